@@ -1,0 +1,45 @@
+"""IPv4 addresses as unsigned 32-bit integers, the form the dataplane works in.
+
+The model keeps `ipaddress` objects; the dataplane compares plain integers."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+
+from netemu.errors import InputError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def ip_to_int(ip: str | ipaddress.IPv4Address) -> int:
+    return int(ipaddress.IPv4Address(ip))
+
+
+def int_to_ip(value: int) -> str:
+    return str(ipaddress.IPv4Address(int(value)))
+
+
+def parse_network(text: str, what: str = "CIDR") -> Network:
+    """Parse a CIDR strictly (host bits must be zero), as AWS does."""
+    try:
+        return ipaddress.ip_network(str(text).strip(), strict=True)
+    except ValueError as exc:
+        raise InputError(f"invalid {what} {text!r}: {exc}") from None
+
+
+def parse_address(text: str, what: str = "IP address") -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(str(text).strip())
+    except ValueError:
+        raise InputError(f"invalid {what} {text!r}") from None
+
+
+def net_range(net: Network) -> tuple[int, int]:
+    """First and last address of an IPv4 network as integers."""
+    return int(net.network_address), int(net.broadcast_address)
+
+
+def ips_to_ints(ips: list[str]) -> np.ndarray:
+    return np.array([ip_to_int(i) for i in ips], dtype=np.uint32)

@@ -1,0 +1,242 @@
+"""FlowTable: flows keyed by 5-tuple plus context, looked up a whole batch at a time.
+
+Connection tracking and NAT ask the same thing of every packet: is this flow (or its
+reply) known, and what did we decide. The table is an open-addressing hash held in NumPy
+arrays: a batch probes all its keys together, one step of linear probing per loop turn,
+so a lookup costs a few vectorised passes rather than a dict access per packet. Entries
+live in stable slots (their values are columns indexed by slot); the hash index only maps
+keys to slots and is rebuilt after idle entries expire, which keeps probing tombstone-free.
+
+A key is two uint64 words: (ctx << 40 | proto << 32 | src, dst << 32 | sport << 16 | dport),
+with ctx (the element or translation domain) below 2**24."""
+
+from __future__ import annotations
+
+import numpy as np
+
+KEY_WORDS = 2
+CTX_LIMIT = 1 << 24
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_M3 = np.uint64(0x94D049BB133111EB)
+
+
+def pack_keys(ctx, src, dst, sport, dport, proto) -> np.ndarray:
+    """(n, 2) uint64 flow keys; scalars broadcast."""
+    ctx, src, dst, sport, dport, proto = (np.asarray(x, dtype=np.uint64) for x in
+                                          (ctx, src, dst, sport, dport, proto))
+    if ctx.size and int(ctx.max()) >= CTX_LIMIT:
+        raise ValueError(f"flow context must be below {CTX_LIMIT}")
+    k0 = (ctx << np.uint64(40)) | (proto << np.uint64(32)) | src
+    k1 = (dst << np.uint64(32)) | (sport << np.uint64(16)) | dport
+    k0, k1 = np.broadcast_arrays(k0, k1)
+    return np.stack([np.ravel(k0), np.ravel(k1)], axis=1)
+
+
+def reply_keys(ctx, src, dst, sport, dport, proto) -> np.ndarray:
+    """Keys of the reply direction of the given packets (addresses and ports swapped)."""
+    return pack_keys(ctx, dst, src, dport, sport, proto)
+
+
+def reverse_keys(keys: np.ndarray) -> np.ndarray:
+    """Packed keys with src/dst and sport/dport swapped."""
+    k0, k1 = keys[:, 0], keys[:, 1]
+    low32, low16 = np.uint64(0xFFFFFFFF), np.uint64(0xFFFF)
+    src, dst = k0 & low32, k1 >> np.uint64(32)
+    sport, dport = (k1 >> np.uint64(16)) & low16, k1 & low16
+    r0 = (k0 & ~low32) | dst
+    r1 = (src << np.uint64(32)) | (dport << np.uint64(16)) | sport
+    return np.stack([r0, r1], axis=1)
+
+
+def _hash(keys: np.ndarray, bits: int) -> np.ndarray:
+    h = keys[:, 0] * _M1 ^ keys[:, 1] * _M2
+    h ^= h >> np.uint64(31)
+    h *= _M3
+    h ^= h >> np.uint64(29)
+    return (h >> np.uint64(64 - bits)).astype(np.int64)
+
+
+class FlowTable:
+    """Flow entries in stable slots with per-slot value columns and a last-seen time."""
+
+    def __init__(self, values: dict[str, np.dtype | type] | None = None,
+                 capacity: int = 1024) -> None:
+        cap = max(16, int(capacity))
+        self._keys = np.zeros((cap, KEY_WORDS), np.uint64)
+        self._alive = np.zeros(cap, bool)
+        self.last = np.zeros(cap, np.float64)
+        self.values = {name: np.zeros(cap, dt) for name, dt in (values or {}).items()}
+        self._free = np.arange(cap - 1, -1, -1, dtype=np.int64)   # stack, pop from end
+        self._nfree = cap
+        self._bits = max(5, int(np.ceil(np.log2(cap * 2))))
+        self._index = np.full(1 << self._bits, -1, np.int64)
+
+    def __len__(self) -> int:
+        return int(self._alive.sum())
+
+    @property
+    def capacity(self) -> int:
+        return len(self._alive)
+
+    def alive(self) -> np.ndarray:
+        """Slots in use."""
+        return np.flatnonzero(self._alive)
+
+    def keys_of(self, slots: np.ndarray) -> np.ndarray:
+        return self._keys[np.asarray(slots, dtype=np.int64)]
+
+    # ---- lookup / insert ----------------------------------------------------------------
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Slot of each key (int64), -1 when absent."""
+        keys = np.asarray(keys, np.uint64).reshape(-1, KEY_WORDS)
+        out = np.full(len(keys), -1, np.int64)
+        mask = len(self._index) - 1
+        h = _hash(keys, self._bits)
+        act = np.arange(len(keys))
+        while act.size:
+            slot = self._index[h[act]]
+            empty = slot < 0
+            hit = ~empty
+            hit[hit] = (self._keys[slot[hit]] == keys[act[hit]]).all(axis=1)
+            out[act[hit]] = slot[hit]
+            act = act[~empty & ~hit]
+            h[act] = (h[act] + 1) & mask
+        return out
+
+    def insert(self, keys: np.ndarray, ts=0.0, **values) -> np.ndarray:
+        """Slots for keys, adding the absent ones (first occurrence in the batch gives their
+        values and time). Keys already present keep their slot and values."""
+        keys = np.asarray(keys, np.uint64).reshape(-1, KEY_WORDS)
+        slots = self.lookup(keys)
+        missing = np.flatnonzero(slots < 0)
+        if not missing.size:
+            return slots
+        _, first, inverse = np.unique(keys[missing], axis=0, return_index=True,
+                                      return_inverse=True)
+        order = np.argsort(first)                 # allocate in batch order
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        src = missing[first[order]]               # batch rows that create an entry
+        new = self._allocate(src.size)
+        self._keys[new] = keys[src]
+        self._alive[new] = True
+        self.last[new] = np.broadcast_to(np.asarray(ts, np.float64), len(keys))[src]
+        for name, col in values.items():
+            self.values[name][new] = np.broadcast_to(np.asarray(col), len(keys))[src]
+        for name in self.values.keys() - values.keys():
+            self.values[name][new] = 0
+        if (self.capacity - self._nfree) * 2 > len(self._index):
+            self._rebuild()
+        else:
+            self._place(new)
+        slots[missing] = new[rank[inverse.ravel()]]
+        return slots
+
+    def touch(self, slots: np.ndarray, ts) -> None:
+        """Record activity: last-seen becomes the latest of its value and ts."""
+        slots = np.asarray(slots, np.int64)
+        ts = np.broadcast_to(np.asarray(ts, np.float64), slots.shape)
+        np.maximum.at(self.last, slots, ts)
+
+    def expire(self, now: float, timeout) -> np.ndarray:
+        """Remove entries idle for more than `timeout` (scalar, or an array by slot);
+        returns the freed slots so owners can release what they held (e.g. NAT ports)."""
+        timeout = np.broadcast_to(np.asarray(timeout, np.float64), self._alive.shape)
+        dead = np.flatnonzero(self._alive & (now - self.last > timeout))
+        if dead.size:
+            self.remove(dead)
+        return dead
+
+    def remove(self, slots: np.ndarray) -> None:
+        slots = np.unique(np.asarray(slots, np.int64))
+        slots = slots[self._alive[slots]]
+        self._alive[slots] = False
+        self._free[self._nfree:self._nfree + slots.size] = slots[::-1]
+        self._nfree += slots.size
+        self._rebuild()
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _allocate(self, n: int) -> np.ndarray:
+        while self._nfree < n:
+            self._grow()
+        got = self._free[self._nfree - n:self._nfree][::-1].copy()
+        self._nfree -= n
+        return got
+
+    def _grow(self) -> None:
+        old = self.capacity
+        new = old * 2
+        self._keys = np.concatenate([self._keys, np.zeros((old, KEY_WORDS), np.uint64)])
+        self._alive = np.concatenate([self._alive, np.zeros(old, bool)])
+        self.last = np.concatenate([self.last, np.zeros(old)])
+        self.values = {k: np.concatenate([v, np.zeros(old, v.dtype)])
+                       for k, v in self.values.items()}
+        free = np.concatenate([np.arange(new - 1, old - 1, -1), self._free[:self._nfree]])
+        self._free = np.concatenate([free, np.zeros(old, np.int64)])
+        self._nfree = free.size
+
+    def _rebuild(self) -> None:
+        live = np.flatnonzero(self._alive)
+        self._bits = max(5, int(np.ceil(np.log2(max(live.size, 8) * 4))))
+        self._index = np.full(1 << self._bits, -1, np.int64)
+        self._place(live)
+
+    def _place(self, slots: np.ndarray) -> None:
+        """Put absent, distinct keys into the index: every free cell goes to its first
+        claimant, everyone else probes on."""
+        mask = len(self._index) - 1
+        h = _hash(self._keys[slots], self._bits)
+        pending = np.arange(slots.size)
+        while pending.size:
+            pos = h[pending]
+            free = self._index[pos] < 0
+            cells, first = np.unique(pos[free], return_index=True)
+            winners = pending[free][first]
+            self._index[cells] = slots[winners]
+            won = np.zeros(slots.size, bool)
+            won[winners] = True
+            pending = pending[~won[pending]]
+            h[pending] = (h[pending] + 1) & mask
+
+
+class NaiveFlowTable:
+    """Oracle: a dict from key tuple to slot, same API as FlowTable."""
+
+    def __init__(self, values: dict[str, np.dtype | type] | None = None) -> None:
+        self.slot_of: dict[tuple[int, int], int] = {}
+        self.entries: dict[int, dict] = {}
+        self.names = list(values or {})
+        self.next = 0
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        return np.array([self.slot_of.get(tuple(map(int, k)), -1) for k in keys], np.int64)
+
+    def insert(self, keys: np.ndarray, ts=0.0, **values) -> np.ndarray:
+        out = []
+        ts = np.broadcast_to(np.asarray(ts, np.float64), len(keys))
+        cols = {k: np.broadcast_to(np.asarray(v), len(keys)) for k, v in values.items()}
+        for i, k in enumerate(keys):
+            key = tuple(map(int, k))
+            if key not in self.slot_of:
+                self.slot_of[key] = self.next
+                self.entries[self.next] = {"last": float(ts[i]),
+                                           **{n: cols[n][i] if n in cols else 0
+                                              for n in self.names}}
+                self.next += 1
+            out.append(self.slot_of[key])
+        return np.array(out, np.int64)
+
+    def touch(self, slots, ts) -> None:
+        ts = np.broadcast_to(np.asarray(ts, np.float64), np.shape(slots))
+        for s, t in zip(np.asarray(slots).tolist(), ts.tolist(), strict=True):
+            self.entries[s]["last"] = max(self.entries[s]["last"], t)
+
+    def expire(self, now: float, timeout: float) -> list[int]:
+        dead = [s for s, e in self.entries.items() if now - e["last"] > timeout]
+        for s in dead:
+            del self.entries[s]
+        self.slot_of = {k: s for k, s in self.slot_of.items() if s in self.entries}
+        return dead

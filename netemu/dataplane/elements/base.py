@@ -1,0 +1,127 @@
+"""What every element shares: a name, the resource it stands for, and the runtime that
+moves packets on, drops or delivers them, and records hops when asked.
+
+An element takes the indices of the packets waiting at it, decides for all of them at
+once, and names each packet's next element (as VPP graph nodes name their next nodes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from netemu.addr import int_to_ip
+from netemu.dataplane.packet import DELIVERED, DROPPED
+from netemu.dataplane.reasons import CODE
+
+
+class Element:
+    kind = "element"
+
+    def __init__(self, resource: str) -> None:
+        self.resource = resource
+        self.index = -1          # set by the pipeline
+        self.subnet = -1         # index of the subnet it sits in, -1 outside any subnet
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}:{self.resource}"
+
+    def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
+        raise NotImplementedError
+
+    def rule_text(self, rule: int) -> str:
+        return ""
+
+    def drop_resource(self, rule: int) -> str:
+        """The resource a drop here is blamed on (a group, an ACL, a route table...)."""
+        return self.resource
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+@dataclass
+class Hop:
+    packet: int
+    element: str
+    kind: str
+    resource: str
+    decision: str                 # allow, forward, translate, deliver, drop
+    rule: str = ""
+    reason: str = ""
+    before: tuple | None = None   # (src, sport, dst, dport) before a translation
+    after: tuple | None = None
+
+
+def five(b: np.ndarray, i: int) -> tuple[str, int, str, int]:
+    return (int_to_ip(b["src"][i]), int(b["sport"][i]), int_to_ip(b["dst"][i]),
+            int(b["dport"][i]))
+
+
+@dataclass
+class Runtime:
+    """Moves packets between elements; keeps counters always, hops only when recording."""
+    elements: list[Element]
+    recording: bool = False
+    hops: list[Hop] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = len(self.elements)
+        self.in_count = np.zeros(n, dtype=np.int64)
+        self.drop_count = np.zeros(n, dtype=np.int64)
+        self.deliver_count = np.zeros(n, dtype=np.int64)
+
+    def forward(self, b: np.ndarray, idx: np.ndarray, here: Element, to,
+                *, via=None, decision: str = "forward", rule=None) -> None:
+        """Send packets idx on to element index `to` (scalar or per-packet array)."""
+        if len(idx) == 0:
+            return
+        b["node"][idx] = to
+        if via is not None:
+            b["via"][idx] = via
+        if self.recording:
+            rules = np.broadcast_to(np.asarray(-1 if rule is None else rule), idx.shape)
+            for i, r in zip(idx, rules, strict=True):
+                self.hops.append(Hop(int(i), here.name, here.kind, here.resource, decision,
+                                     here.rule_text(int(r)) if r >= 0 else ""))
+
+    def translate(self, b: np.ndarray, idx: np.ndarray, here: Element, column: str,
+                  values, *, port_column: str | None = None, ports=None) -> None:
+        """Rewrite addresses (and ports), keeping a before/after record when recording."""
+        if len(idx) == 0:
+            return
+        before = [five(b, i) for i in idx] if self.recording else None
+        b[column][idx] = values
+        if port_column is not None:
+            b[port_column][idx] = ports
+        if before is not None:
+            for k, i in enumerate(idx):
+                self.hops.append(Hop(int(i), here.name, here.kind, here.resource, "translate",
+                                     before=before[k], after=five(b, i)))
+
+    def drop(self, b: np.ndarray, idx: np.ndarray, here: Element, reason: str,
+             rule=None) -> None:
+        if len(idx) == 0:
+            return
+        b["status"][idx] = DROPPED
+        b["reason"][idx] = CODE[reason]
+        b["at"][idx] = here.index
+        b["rule"][idx] = -1 if rule is None else rule
+        self.drop_count[here.index] += len(idx)
+        if self.recording:
+            rules = np.broadcast_to(np.asarray(-1 if rule is None else rule), idx.shape)
+            for i, r in zip(idx, rules, strict=True):
+                self.hops.append(Hop(int(i), here.name, here.kind, here.drop_resource(int(r)),
+                                     "drop", here.rule_text(int(r)) if r >= 0 else "",
+                                     reason))
+
+    def deliver(self, b: np.ndarray, idx: np.ndarray, here: Element) -> None:
+        if len(idx) == 0:
+            return
+        b["status"][idx] = DELIVERED
+        b["at"][idx] = here.index
+        self.deliver_count[here.index] += len(idx)
+        if self.recording:
+            for i in idx:
+                self.hops.append(Hop(int(i), here.name, here.kind, here.resource, "deliver"))

@@ -1,0 +1,108 @@
+"""The Lambda side: execution environments in the Lambda service VPC (L1) and the
+Hyperplane NAT that puts their traffic onto a shared ENI in the customer VPC (L2, L3)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+
+from netemu.addr import net_range
+from netemu.dataplane.elements.base import Element, Runtime
+from netemu.dataplane.state import SourceNat
+
+PRIVATE = [ipaddress.IPv4Network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+    "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/3")]
+
+
+def in_ranges(ips: np.ndarray, nets) -> np.ndarray:
+    out = np.zeros(len(ips), dtype=bool)
+    for net in nets:
+        lo, hi = net_range(net)
+        out |= (ips >= lo) & (ips <= hi)
+    return out
+
+
+class LambdaService(Element):
+    """Where execution environments send from and replies are delivered to. A function
+    without VPC configuration leaves through Lambda's own NAT to the internet (L1)."""
+    kind = "lambda-service"
+
+    def __init__(self, env_ips: np.ndarray, env_next: np.ndarray, env_in_vpc: np.ndarray,
+                 public_nat: SourceNat, internet: int, vpc_cidrs: list) -> None:
+        super().__init__("lambda-service-vpc")
+        order = np.argsort(env_ips)
+        self.env_ips = env_ips[order]
+        self.env_next = env_next[order]       # Hyperplane element, -1 when none
+        self.env_in_vpc = env_in_vpc[order]
+        self.public_nat = public_nat
+        self.internet = internet
+        self.unreachable = PRIVATE + list(vpc_cidrs)
+
+    def _env(self, ips: np.ndarray) -> np.ndarray:
+        pos = np.minimum(np.searchsorted(self.env_ips, ips), max(len(self.env_ips) - 1, 0))
+        if len(self.env_ips) == 0:
+            return np.full(len(ips), -1)
+        return np.where(self.env_ips[pos] == ips, pos, -1)
+
+    def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
+        back = b["dst"][idx] == self.public_nat.ip
+        if back.any():                           # replies to a function without VPC
+            bi = idx[back]
+            addr, port, ok = self.public_nat.inbound(b[bi])
+            rt.translate(b, bi[ok], self, "dst", addr[ok], port_column="dport", ports=port[ok])
+            rt.drop(b, bi[~ok], self, "LAMBDA_INBOUND_NOT_SUPPORTED")
+            rt.deliver(b, bi[ok], self)
+            idx = idx[~back]
+        to_env = self._env(b["dst"][idx]) >= 0
+        rt.deliver(b, idx[to_env], self)
+        idx = idx[~to_env]
+        env = self._env(b["src"][idx])
+        rt.drop(b, idx[env < 0], self, "NOT_PLACED")
+        idx, env = idx[env >= 0], env[env >= 0]
+        in_vpc = self.env_in_vpc[env]
+        nxt = self.env_next[env]
+        rt.drop(b, idx[in_vpc & (nxt < 0)], self, "LAMBDA_ENI_MISSING")
+        hp = in_vpc & (nxt >= 0)
+        rt.forward(b, idx[hp], self, nxt[hp])
+        self._public_egress(b, idx[~in_vpc], rt)
+
+    def _public_egress(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
+        private = in_ranges(b["dst"][idx], self.unreachable)
+        rt.drop(b, idx[private], self, "LAMBDA_NOT_IN_VPC")
+        idx = idx[~private]
+        ports, ok, _ = self.public_nat.outbound(b[idx])
+        rt.drop(b, idx[~ok], self, "LAMBDA_ENI_CONNECTION_LIMIT")
+        rt.translate(b, idx[ok], self, "src", self.public_nat.ip, port_column="sport",
+                     ports=ports[ok])
+        rt.forward(b, idx[ok], self, self.internet)
+
+
+class HyperplaneNat(Element):
+    """L3: environments' flows NATed onto the ENI's private IP and a port; replies
+    translated back; anything else arriving at the ENI is refused (L5)."""
+    kind = "hyperplane-nat"
+
+    def __init__(self, eni: str, ip: int, nat: SourceNat, lambda_service: int) -> None:
+        super().__init__(eni)
+        self.ip = ip
+        self.nat = nat
+        self.lambda_service = lambda_service
+        self.eni_out = -1
+
+    def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
+        inbound = b["dst"][idx] == self.ip
+        bi = idx[inbound]
+        if len(bi):
+            addr, port, ok = self.nat.inbound(b[bi])
+            rt.drop(b, bi[~ok], self, "LAMBDA_INBOUND_NOT_SUPPORTED")
+            rt.translate(b, bi[ok], self, "dst", addr[ok], port_column="dport", ports=port[ok])
+            rt.forward(b, bi[ok], self, self.lambda_service)
+        out = idx[~inbound]
+        if len(out):
+            ports, ok, _ = self.nat.outbound(b[out])
+            rt.drop(b, out[~ok], self, "LAMBDA_ENI_CONNECTION_LIMIT")
+            rt.translate(b, out[ok], self, "src", self.ip, port_column="sport",
+                         ports=ports[ok])
+            rt.forward(b, out[ok], self, self.eni_out)

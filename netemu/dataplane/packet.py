@@ -1,0 +1,53 @@
+"""PacketBatch: packets as one NumPy structured array.
+
+Header columns come from readers; the dataplane fills the rest (where the packet is, its
+fate, the element and rule that decided). ICMP keeps its type in `sport` and its code in
+`dport`, so port-range rules double as type/code rules (as AWS's own rule model does)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+PACKET_DTYPE = np.dtype([
+    ("ts", "f8"),        # seconds, the trace's own clock
+    ("src", "u4"),
+    ("dst", "u4"),
+    ("sport", "u2"),     # ICMP: type
+    ("dport", "u2"),     # ICMP: code
+    ("proto", "u1"),
+    ("flags", "u1"),     # TCP flags: FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32
+    ("length", "u4"),    # IP total length in bytes
+    ("flow", "i8"),      # flow id given by the reader or by grouping, -1 unknown
+    # filled by the dataplane
+    ("node", "i4"),      # element the packet is at
+    ("status", "i1"),    # IN_FLIGHT, DELIVERED, DROPPED, UNPLACED
+    ("reason", "i2"),    # index into reasons.CODES
+    ("at", "i4"),        # element that delivered or dropped it
+    ("rule", "i4"),      # rule index within that element, -1 none
+    ("via", "i4"),       # element to reach after a subnet-boundary check
+])
+
+IN_FLIGHT, DELIVERED, DROPPED, UNPLACED = 0, 1, 2, 3
+
+TCP, UDP, ICMP = 6, 17, 1
+FIN, SYN, RST, PSH, ACK, URG = 1, 2, 4, 8, 16, 32
+
+
+def empty(n: int) -> np.ndarray:
+    """A batch of n zeroed packets with dataplane columns reset."""
+    batch = np.zeros(n, dtype=PACKET_DTYPE)
+    batch["flow"] = -1
+    batch["node"] = -1
+    batch["at"] = -1
+    batch["rule"] = -1
+    batch["via"] = -1
+    return batch
+
+
+def from_columns(**columns) -> np.ndarray:
+    """Build a batch from header columns (arrays or scalars broadcast to the longest)."""
+    n = max((np.size(v) for v in columns.values()), default=0)
+    batch = empty(n)
+    for name, values in columns.items():
+        batch[name] = values
+    return batch
