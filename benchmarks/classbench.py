@@ -14,8 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks.common import write_result
 from netemu.dataplane.classify.first_match import FirstMatch, first_match_scan, headers
 from netemu.errors import InputError

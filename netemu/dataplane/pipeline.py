@@ -30,7 +30,12 @@ from netemu.dataplane.elements.gateways import (
     Unmodelled,
     _PublicMap,
 )
-from netemu.dataplane.elements.lambda_service import PRIVATE, HyperplaneNat, LambdaService, in_ranges
+from netemu.dataplane.elements.lambda_service import (
+    PRIVATE,
+    HyperplaneNat,
+    LambdaService,
+    in_ranges,
+)
 from netemu.dataplane.elements.router import Router
 from netemu.dataplane.packet import ACK, ICMP, IN_FLIGHT, SYN, TCP, UNPLACED
 from netemu.dataplane.reasons import CODE
@@ -239,7 +244,7 @@ class Dataplane:
         return sink.index
 
     def _build_subnets(self) -> None:
-        topo, s = self.topo, self.slots
+        topo = self.topo
         acl_cache: dict = {}
         for i, x in enumerate(self.subnet_ids):
             sn = topo.subnets[x]

@@ -581,11 +581,12 @@ class _Snapshot:
 
     # ---- network interfaces and what owns them ---------------------------------------
     def enis(self) -> None:
-        public_of = {str(a["NetworkInterfaceId"]): str(a["PublicIp"]) for a in self.addresses
-                     if a.get("NetworkInterfaceId") and a.get("PublicIp")}
+        self.public_of = {str(a["NetworkInterfaceId"]): str(a["PublicIp"])
+                          for a in self.addresses
+                          if a.get("NetworkInterfaceId") and a.get("PublicIp")}
         self.eni_by_id: dict[str, Eni] = {}
         for eid, (obj, file) in self.eni_raw.items():
-            self.eni_by_id[eid] = self.eni(eid, obj, file, public_of)
+            self.eni_by_id[eid] = self.eni(eid, obj, file, self.public_of)
 
     def eni(self, eid: str, obj: dict, file: str, public_of: dict[str, str]) -> Eni:
         subnet = str(self.req(obj, "SubnetId", file, eid, "network interface"))
@@ -795,7 +796,7 @@ class _Snapshot:
                 self.eni_replace(nid, attached_to=iid)
             else:
                 merged = {"SubnetId": inst.get("SubnetId"), **ni}
-                self.eni_by_id[nid] = self.eni(nid, merged, file, {})
+                self.eni_by_id[nid] = self.eni(nid, merged, file, self.public_of)
                 self.eni_replace(nid, attached_to=iid)
             primary = primary or nid
         if primary is None:
@@ -998,7 +999,10 @@ class _Snapshot:
     def hyperplane(self) -> None:
         """L2: Hyperplane ENIs the snapshot lacks are made up, and said so."""
         enis = list(self.eni_by_id.values())
-        made, notes = defaults.hyperplane_enis(self.out["functions"], self.subnet_by_id, enis)
+        # a function naming an unknown group is Topology's to report, against the function
+        functions = [f for f in self.out["functions"]
+                     if all(g in self.sg_raw for g in f.security_groups)]
+        made, notes = defaults.hyperplane_enis(functions, self.subnet_by_id, enis)
         for eni in made:
             fn = next(f for f in self.out["functions"]
                       if eni.subnet in f.subnets and set(f.security_groups) ==

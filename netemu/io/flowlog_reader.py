@@ -427,10 +427,11 @@ def iter_packets(batches: Iterator[FlowRecords] | Iterator[np.ndarray],
     time, so a record of a billion packets never sits in memory whole."""
     for batch in batches:
         r = batch.records if isinstance(batch, FlowRecords) else batch
-        yield from _expand_sliced(_record_columns(r), batch_size)
+        yield from expand_sliced(_record_columns(r), batch_size)
 
 
-def _expand_sliced(cols: dict[str, np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+def expand_sliced(cols: dict[str, np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+    """`expand_flows(**cols)` cut into PacketBatches of at most `batch_size` packets."""
     npk = cols["packets"]
     cum = np.cumsum(npk)
     done = 0                                  # packets emitted so far, over all flows

@@ -374,9 +374,9 @@ def _decode(u8: np.ndarray, off: np.ndarray, cap: np.ndarray, orig: np.ndarray,
     else:
         for lt in np.unique(lts).tolist():
             m = lts == lt
-            e, l, w = et[m], l3[m], why[m]
-            _link_layer(u8, off[m], cap[m], lt, e, l, w)
-            et[m], l3[m], why[m] = e, l, w
+            e, o, w = et[m], l3[m], why[m]
+            _link_layer(u8, off[m], cap[m], lt, e, o, w)
+            et[m], l3[m], why[m] = e, o, w
     # 802.1Q / 802.1ad / old QinQ tags, any depth
     tagged = np.flatnonzero((why == _OK) & np.isin(et, VLAN_TPIDS))
     while len(tagged):

@@ -7,7 +7,7 @@ ids; `Topology` checks every one of them when it is built."""
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 Net = ipaddress.IPv4Network
 Ip = ipaddress.IPv4Address
@@ -273,4 +273,3 @@ class Host:
     kind: str = "instance"               # instance | rds | internet | aws-service
     eni: str | None = None               # inside a VPC
     dns: tuple[str, ...] = ()
-    listens: tuple[tuple[int, int], ...] = field(default_factory=tuple)  # (proto, port); empty = all

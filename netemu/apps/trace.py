@@ -1,0 +1,188 @@
+"""One flow, explained hop by hop: the first packet, and when it arrives, its reply.
+
+The same dataplane as every other app, with recording on; a drop comes with the rule
+that decided it and a fix that was checked by tracing again with the fix applied."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from netemu.addr import int_to_ip
+from netemu.apps.resolve import Endpoint, resolve_destination, resolve_source
+from netemu.dataplane.elements.base import Hop
+from netemu.dataplane.packet import DELIVERED, ICMP, SYN, TCP, UDP, from_columns
+from netemu.dataplane.pipeline import Dataplane, Settings
+from netemu.dataplane.reasons import CODES, EXPLAIN
+from netemu.errors import InputError
+from netemu.io.rule_text import parse_protocol
+from netemu.model.resources import protocol_name
+from netemu.model.topology import Topology
+
+DEFAULT_SPORT = 40000   # in the Linux ephemeral range (N6)
+
+
+@dataclass
+class Step:
+    """One element's part in a packet's journey."""
+    direction: str                 # request | reply
+    element: str
+    kind: str
+    resource: str
+    decision: str
+    rule: str = ""
+    reason: str = ""
+    translation: str = ""
+
+
+@dataclass
+class Leg:
+    verdict: str                   # delivered | dropped
+    delivered_to: str | None = None
+    dropped_at: str | None = None
+    reason: str | None = None
+    rule: str | None = None
+    steps: list[Step] = field(default_factory=list)
+    packet: tuple = ()             # (src, sport, dst, dport, proto) where it ended
+
+
+@dataclass
+class TraceResult:
+    source: Endpoint
+    destination: Endpoint
+    proto: int
+    port: int
+    sport: int
+    request: Leg
+    reply: Leg | None
+    fixes: list[str] = field(default_factory=list)
+    fix_verified: bool | None = None
+
+    @property
+    def verdict(self) -> str:
+        return self.request.verdict
+
+    @property
+    def reply_verdict(self) -> str | None:
+        return self.reply.verdict if self.reply else None
+
+    @property
+    def failed(self) -> Leg | None:
+        if self.request.verdict != "delivered":
+            return self.request
+        if self.reply is not None and self.reply.verdict != "delivered":
+            return self.reply
+        return None
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+    def to_json(self) -> dict:
+        failed = self.failed
+        return {
+            "source": {"given": self.source.text, "ip": str(self.source.ip),
+                       "what": self.source.label},
+            "destination": {"given": self.destination.text, "ip": str(self.destination.ip),
+                            "what": self.destination.label},
+            "protocol": protocol_name(self.proto), "port": self.port, "sport": self.sport,
+            "verdict": self.verdict,
+            "reply_verdict": self.reply_verdict,
+            "dropped_at": failed.dropped_at if failed else None,
+            "dropped_in": ("request" if failed is self.request else "reply") if failed else None,
+            "reason": failed.reason if failed else None,
+            "explanation": EXPLAIN.get(failed.reason or "", None) if failed else None,
+            "rule": failed.rule if failed else None,
+            "hops": [asdict(s) for s in self.request.steps
+                     + (self.reply.steps if self.reply else [])],
+            "fix": self.fixes,
+            "fix_verified": self.fix_verified,
+        }
+
+
+def _translation(before: tuple | None, after: tuple | None, proto: int) -> str:
+    """Only what changed: `source 10.0.10.4:9829 -> 10.0.0.4:42918`."""
+    if before is None or after is None:
+        return ""
+    ports = proto in (TCP, UDP)
+    parts = []
+    for name, i in (("source", 0), ("destination", 2)):
+        if before[i:i + 2] != after[i:i + 2]:
+            b, a = ((f"{t[i]}:{t[i + 1]}" if ports else t[i]) for t in (before, after))
+            parts.append(f"{name} {b} -> {a}")
+    return ", ".join(parts)
+
+
+def _steps(hops: list[Hop], direction: str, proto: int) -> list[Step]:
+    """Fold an element's translate and forward records into one step."""
+    steps: list[Step] = []
+    for h in hops:
+        if steps and steps[-1].element == h.element and steps[-1].decision == "translate":
+            last = steps[-1]
+            last.decision = "translate" if h.decision == "forward" else h.decision
+            last.rule = last.rule or h.rule
+            last.reason = h.reason
+            continue
+        steps.append(Step(direction, h.element, h.kind, h.resource, h.decision, h.rule,
+                          h.reason, _translation(h.before, h.after, proto)))
+    return steps
+
+
+def _leg(dp: Dataplane, b: np.ndarray, hops: list[Hop], direction: str, proto: int) -> Leg:
+    steps = _steps(hops, direction, proto)
+    packet = (int_to_ip(b["src"][0]), int(b["sport"][0]), int_to_ip(b["dst"][0]),
+              int(b["dport"][0]), int(b["proto"][0]))
+    if b["status"][0] == DELIVERED:
+        return Leg("delivered", delivered_to=dp.elements[int(b["at"][0])].resource,
+                   steps=steps, packet=packet)
+    reason = CODES[int(b["reason"][0])]
+    last = next((s for s in reversed(steps) if s.decision == "drop"), None)
+    return Leg("dropped", dropped_at=last.resource if last else None, reason=reason,
+               rule=(last.rule or None) if last else None, steps=steps, packet=packet)
+
+
+def packet_for(src: Endpoint, dst: Endpoint, proto: int, port: int, sport: int) -> np.ndarray:
+    if proto == ICMP:
+        sport, port = 8, 0     # echo request: type 8, code 0
+    return from_columns(src=int(src.ip), dst=int(dst.ip), sport=sport, dport=port,
+                        proto=proto, flags=SYN if proto == TCP else 0, length=60, flow=0)
+
+
+def run_trace(topo: Topology, src: Endpoint, dst: Endpoint, proto: int, port: int,
+              sport: int, settings: Settings | None = None) -> TraceResult:
+    dp = Dataplane(topo, settings)
+    b = packet_for(src, dst, proto, port, sport)
+    rt = dp.run(b, recording=True)
+    request = _leg(dp, b, rt.hops, "request", proto)
+    reply = None
+    if request.verdict == "delivered":
+        r = dp.replies(b, np.array([0]))
+        rt = dp.run(r, recording=True)
+        reply = _leg(dp, r, rt.hops, "reply", proto)
+    return TraceResult(src, dst, proto, port, b["sport"][0] if proto != ICMP else 0,
+                       request, reply)
+
+
+def trace(topology: Topology, src: str, dst: str, proto: str | int = "tcp",
+          port: int | None = None, sport: int = DEFAULT_SPORT, *, fix: bool = True,
+          settings: Settings | None = None) -> TraceResult:
+    """Trace one flow from `src` to `dst` and its reply; on a drop, find a fix and check
+    it by tracing again with the fix applied."""
+    from netemu.apps.fix import find_fix
+
+    p = parse_protocol(str(proto)) if not isinstance(proto, int) else proto
+    if p < 0:
+        raise InputError("a trace needs one protocol, not 'all'")
+    if port is None:
+        port = 443 if p in (TCP, UDP) else 0
+    if not 0 <= port <= 65535 or not 0 <= sport <= 65535:
+        raise InputError("ports are 0-65535")
+    s = resolve_source(topology, src)
+    d = resolve_destination(topology, dst, s)
+    result = run_trace(topology, s, d, p, port, sport, settings)
+    result.sport = sport
+    if fix and not result.ok:
+        result.fixes, result.fix_verified = find_fix(topology, result, settings)
+    return result
+

@@ -1,0 +1,129 @@
+"""The `netemu` command: a shell over the apps, never a second implementation.
+
+Exit status: 0 when the flow gets through both ways, 1 when it is dropped, 2 on bad
+input (one line naming the file, line or resource, and the problem; no traceback)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from netemu.apps.trace import TraceResult
+from netemu.apps.trace import trace as run_trace
+from netemu.dataplane.reasons import EXPLAIN
+from netemu.errors import InputError
+from netemu.io.load import load
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Packet-level emulator of AWS Lambda networking.")
+console = Console(highlight=False)
+if not console.is_terminal:
+    console = Console(highlight=False, width=160)   # pipes and files: no hard wrapping
+err = Console(stderr=True, highlight=False, width=1000)
+
+Topo = Annotated[Path, typer.Argument(help="A topology YAML file or an AWS CLI snapshot folder.")]
+
+
+def fail(exc: InputError) -> None:
+    err.print(f"netemu: error: {exc.message}", markup=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def trace(
+    topology: Topo,
+    src: Annotated[str, typer.Option("--from", help="lambda:NAME[@SUBNET], eni:ID, "
+                                     "instance:ID, an IP address or a DNS name.")],
+    dst: Annotated[str, typer.Option("--to", help="Same forms as --from.")],
+    proto: Annotated[str, typer.Option(help="tcp, udp, icmp or an IP protocol number.")] = "tcp",
+    port: Annotated[int | None, typer.Option(help="Destination port (default 443).")] = None,
+    sport: Annotated[int, typer.Option(help="Source port, where it matters.")] = 40000,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    no_fix: Annotated[bool, typer.Option("--no-fix", help="Do not search for a fix.")] = False,
+) -> None:
+    """Send one packet from SRC to DST and, when it arrives, its reply; show every hop."""
+    try:
+        topo = load(topology)
+        result = run_trace(topo, src, dst, proto, port, sport, fix=not no_fix)
+    except InputError as exc:
+        fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+    else:
+        show_trace(result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+DECISION_STYLE = {"drop": "bold red", "deliver": "bold green", "translate": "cyan"}
+
+
+def show_trace(r: TraceResult) -> None:
+    from netemu.model.resources import protocol_name
+    port = f" port {r.port}" if r.proto in (6, 17) else ""
+    console.print(f"[bold]{protocol_name(r.proto)}{port}[/] from [bold]{r.source.text}[/] "
+                  f"({r.source.ip}, {r.source.label}) to [bold]{r.destination.text}[/] "
+                  f"({r.destination.ip}, {r.destination.label})")
+    for leg, title in ((r.request, "request"), (r.reply, "reply")):
+        if leg is None:
+            continue
+        tree = Tree(f"[bold]{title}[/]: {leg.verdict}")
+        for s in leg.steps:
+            style = DECISION_STYLE.get(s.decision, "green" if s.decision.startswith("allow")
+                                       else "white")
+            line = f"[{style}]{s.decision:<9}[/] {s.element}"
+            if s.rule:
+                line += f"  [dim]{s.rule}[/]"
+            if s.translation:
+                line += f"\n          {s.translation}"
+            if s.reason:
+                line += f"\n          [red]{s.reason}[/]: {EXPLAIN.get(s.reason, '')}"
+            tree.add(line)
+        console.print(tree)
+    failed = r.failed
+    if failed is None:
+        console.print("[bold green]delivered both ways[/]")
+        return
+    where = "request" if failed is r.request else "reply"
+    console.print(f"[bold red]dropped[/] ({where}) at [bold]{failed.dropped_at}[/]: "
+                  f"{failed.reason}" + (f", {failed.rule}" if failed.rule else ""))
+    if r.fixes:
+        label = "fix (verified by tracing again)" if r.fix_verified else "what would help"
+        console.print(f"[bold]{label}[/]:")
+        for f in r.fixes:
+            console.print(f"  - {f}")
+
+
+@app.command()
+def show(topology: Topo) -> None:
+    """Load a topology and list what it holds, what was synthesised and what is not
+    modelled."""
+    try:
+        topo = load(topology)
+    except InputError as exc:
+        fail(exc)
+    table = Table(title=str(topology))
+    table.add_column("resource")
+    table.add_column("count", justify="right")
+    for k, v in topo.summary().items():
+        table.add_row(k.replace("_", " "), str(v))
+    console.print(table)
+    for title, items in (("synthesised", topo.notes), ("not modelled", topo.unmodelled)):
+        if items:
+            console.print(f"[bold]{title}[/]:")
+            for n in items:
+                console.print(f"  - {n}", markup=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
