@@ -43,3 +43,22 @@ def net_range(net: Network) -> tuple[int, int]:
 
 def ips_to_ints(ips: list[str]) -> np.ndarray:
     return np.array([ip_to_int(i) for i in ips], dtype=np.uint32)
+
+
+# Addresses never routed on the internet: RFC 1918, shared, link-local, loopback, multicast.
+PRIVATE_NETS = tuple(ipaddress.IPv4Network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+    "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/3"))
+
+
+def in_ranges(ips: np.ndarray, nets) -> np.ndarray:
+    """Which addresses fall in any of the IPv4 networks."""
+    out = np.zeros(len(ips), dtype=bool)
+    for net in nets:
+        lo, hi = net_range(net)
+        out |= (ips >= lo) & (ips <= hi)
+    return out
+
+
+def is_private(ip: ipaddress.IPv4Address | int) -> bool:
+    return bool(in_ranges(np.array([int(ip)], dtype=np.uint32), PRIVATE_NETS)[0])

@@ -9,9 +9,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from netemu.addr import is_private
 from netemu.dataplane.classify.first_match import first_match_naive
 from netemu.dataplane.compile_rules import compile_acl
-from netemu.dataplane.elements.lambda_service import PRIVATE, in_ranges
 from netemu.dataplane.pipeline import Settings
 from netemu.model.resources import ICMP, LAMBDA, NAT, PCX, TCP, UDP, NaclEntry, Route, SgRule
 from netemu.model.topology import Topology
@@ -128,7 +128,7 @@ def _acl_fix(topo: Topology, leg, step):
         number = free[0]
     peer = int(ipaddress.IPv4Address(dst if egress else src))
     cidr = (ipaddress.IPv4Network(f"{ipaddress.IPv4Address(peer)}/32")
-            if in_ranges(np.array([peer], np.uint32), PRIVATE)[0]
+            if is_private(peer)
             else ipaddress.IPv4Network("0.0.0.0/0"))
     lo = hi = dport
     if leg is not None and _is_reply_leg(leg) and proto in (TCP, UDP):
@@ -155,7 +155,7 @@ def _route_fix(topo: Topology, leg, step):
         if other and any(dst in c for c in topo.vpcs[other].cidrs):
             net = next(c for c in topo.vpcs[other].cidrs if dst in c)
             target = (net, pcx.id, PCX)
-    if target is None and not dst.is_private:
+    if target is None and not is_private(dst):
         nat = next((n for n in sorted(topo.nat_gateways.values(), key=lambda n: n.id)
                     if topo.subnets[n.subnet].vpc == rt.vpc
                     and topo.subnets[n.subnet].route_table != rt.id), None)

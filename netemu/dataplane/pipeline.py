@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from netemu.addr import PRIVATE_NETS, in_ranges
 from netemu.dataplane.classify.any_match import AnyMatch
 from netemu.dataplane.classify.first_match import FirstMatch
 from netemu.dataplane.compile_rules import compile_acl, compile_sg
@@ -30,12 +31,7 @@ from netemu.dataplane.elements.gateways import (
     Unmodelled,
     _PublicMap,
 )
-from netemu.dataplane.elements.lambda_service import (
-    PRIVATE,
-    HyperplaneNat,
-    LambdaService,
-    in_ranges,
-)
+from netemu.dataplane.elements.lambda_service import HyperplaneNat, LambdaService
 from netemu.dataplane.elements.router import Router
 from netemu.dataplane.packet import ACK, ICMP, IN_FLIGHT, SYN, TCP, UNPLACED
 from netemu.dataplane.reasons import CODE
@@ -333,7 +329,7 @@ class Dataplane:
             cidrs = self.topo.prefix_lists[ep.prefix_list].cidrs
             hit = (node < 0) & in_ranges(src, cidrs) & in_ranges(dst, self.vpc_ranges[ep.vpc])
             node[hit] = self.slots[("vpce", ep_id)]
-        public = (node < 0) & ~in_ranges(src, PRIVATE)
+        public = (node < 0) & ~in_ranges(src, PRIVATE_NETS)
         node[public] = self.slots[("internet", "")]
         b["node"][todo] = node
         lost = todo[node < 0]

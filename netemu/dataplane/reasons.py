@@ -20,6 +20,7 @@ CODES: tuple[str, ...] = (
     "NGW_PORT_ALLOCATION",                   # ErrorPortAllocation: 55,000 per destination (G3)
     "NGW_IDLE_TIMEOUT",                      # connection timed out after 350 s; RST sent (G4)
     "NGW_NO_INBOUND",                        # nothing can open a connection in through NAT
+    "NGW_NO_ROUTE_TO_IGW",                   # G2: its subnet does not route to an IGW
     "LAMBDA_INBOUND_NOT_SUPPORTED",          # L5: no connection can be opened into a function
     "LAMBDA_NOT_IN_VPC",                     # L1: a function without VPC config sees no VPC
     "LAMBDA_ENI_CONNECTION_LIMIT",           # L3: 65,000 connections per Hyperplane ENI
@@ -49,6 +50,8 @@ EXPLAIN = {
                            "(ErrorPortAllocation)",
     "NGW_IDLE_TIMEOUT": "the NAT gateway dropped the idle connection and answered with a RST",
     "NGW_NO_INBOUND": "a NAT gateway admits only replies to connections from inside",
+    "NGW_NO_ROUTE_TO_IGW": "the NAT gateway's subnet does not send 0.0.0.0/0 to an internet "
+                           "gateway, so it reaches nothing outside (G2)",
     "LAMBDA_INBOUND_NOT_SUPPORTED":
         "connections cannot be opened into a Lambda function through its Hyperplane ENI",
     "LAMBDA_NOT_IN_VPC": "a function without VPC configuration reaches nothing private",

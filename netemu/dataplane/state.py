@@ -104,7 +104,6 @@ class SourceNat:
         self.forward: dict[tuple[int, int], list] = {}   # flow -> [port, last seen]
         self.reverse: dict[tuple[int, int], tuple[int, int]] = {}  # reply key -> (src, sport)
         self.in_use: dict[tuple[int, int, int], set[int]] = {}    # destination -> ports
-        self.next_port: dict[tuple[int, int, int], int] = {}
         self.rng = random.Random(seed)
 
     def _expired(self, last: float, ts: float) -> bool:
@@ -128,12 +127,9 @@ class SourceNat:
         span = self.hi - self.lo + 1
         if len(used) >= span:
             return None
-        port = self.next_port.get(dest)
-        if port is None:
-            port = self.lo + self.rng.randrange(span)
+        port = self.lo + self.rng.randrange(span)     # random, as real NAT picks them
         while port in used:
             port = self.lo + (port - self.lo + 1) % span
-        self.next_port[dest] = self.lo + (port - self.lo + 1) % span
         used.add(port)
         return port
 
@@ -167,7 +163,7 @@ class SourceNat:
                 self.reverse[_reply_key(dst, dport, self.ip, port, proto)] = (src, sport)
             entry[1] = max(entry[1], float(last[g]))
             ports[g], ok[g] = entry[0], True
-        return ports[group], ok[group], timed_out[group]
+        return _keep_icmp(b, "sport", ports[group]), ok[group], timed_out[group]
 
     def inbound(self, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Original (address, port) per reply packet, and which packets matched a flow."""
@@ -189,11 +185,18 @@ class SourceNat:
                 continue
             entry[1] = max(entry[1], float(b["ts"][i]))
             addr[g], port[g], ok[g] = orig[0], orig[1], True
-        return addr[group], port[group], ok[group]
+        return addr[group], _keep_icmp(b, "dport", port[group]), ok[group]
 
     @property
     def connections(self) -> int:
         return len(self.forward)
+
+
+def _keep_icmp(b: np.ndarray, column: str, ports: np.ndarray) -> np.ndarray:
+    """Only TCP and UDP ports are translated; other protocols keep their columns (ICMP
+    type and code)."""
+    ported = (b["proto"] == TCP) | (b["proto"] == UDP)
+    return np.where(ported, ports, b[column]).astype(np.uint16)
 
 
 def _reply_key(remote: int, rport: int, ip: int, port: int, proto: int) -> tuple[int, int]:

@@ -23,6 +23,7 @@ TCP packets carry ACK: a mid-connection view. Output is sorted by time (stable).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,9 @@ from netemu.io.pcap_reader import DEFAULT_BATCH, ReadStats
 
 CHUNK_BYTES = 4 << 20
 _PAD = 256                 # zero bytes after each block: token gathers never clip
+_SENT = b"-999999999999999999"          # stands for "-" in the fast path
+_SENT_INT = -999999999999999999
+_FAST_DTYPE = {"int": "i8", "addr": "S48", "enum": "S9", "str": "S64"}
 
 DEFAULT_FIELDS = ("version account-id interface-id srcaddr dstaddr srcport dstport protocol "
                   "packets bytes start end action log-status").split()
@@ -108,9 +112,13 @@ class _Strings:
         self.table: list[str] = []
         self.index: dict[bytes, int] = {}
 
-    def ids(self, a: np.ndarray, s: np.ndarray, ln: np.ndarray) -> np.ndarray:
-        width = -(-int(ln.max()) // 8) * 8
-        m = _tokens(a, s, ln, width)
+    def ids(self, m: np.ndarray, ln: np.ndarray) -> np.ndarray:
+        """Table indices of the tokens in the zero-padded byte matrix `m` (lengths `ln`)."""
+        pad = -m.shape[1] % 8
+        if pad:
+            m = np.pad(m, ((0, 0), (0, pad)))
+        m = np.ascontiguousarray(m)
+        width = m.shape[1]
         words = m.view("<u8")
         h = words[:, 0] ^ ln.astype(np.uint64)
         for w in range(1, words.shape[1]):
@@ -195,77 +203,141 @@ class _BlockParser:
         self.names = np.array(sorted(KNOWN_FIELDS), dtype="S32")
 
     def parse(self, block: bytes) -> np.ndarray:
-        # a leading space and trailing zeros make every token start and end at an edge
-        a = np.frombuffer(b" " + block + bytes(_PAD), np.uint8)
+        """Records of a block of whole lines (header lines switch the format)."""
+        a = np.frombuffer(block, np.uint8)
         nl = np.flatnonzero(a == 10)
         nlines = len(nl)
-        word = a > 32                         # space, tab, CR, LF (and controls) separate
-        edges = np.flatnonzero(word[1:] != word[:-1]) + 1
-        starts, ends = edges[0::2], edges[1::2]
-        first = np.zeros(nlines + 1, np.int64)
-        first[1:] = np.searchsorted(starts, nl)
-        count = np.diff(first)
-        # header lines: first token is a field name (or looks like one, checked in Python)
-        busy = np.flatnonzero(count)
-        ftok = first[busy]
-        head = _gather(a, starts[ftok], ends[ftok] - starts[ftok], 32)
-        known = np.isin(head, self.names)
-        maybe = (head.view(np.uint8).reshape(len(head), -1)[:, 0] >= 97) & ~known
-        headers = set(busy[known].tolist())
-        for i in busy[maybe].tolist():
-            toks = [bytes(a[s:e]) for s, e in zip(starts[first[i]:first[i + 1]].tolist(),
-                                                   ends[first[i]:first[i + 1]].tolist(),
-                                                   strict=True)]
-            if all(_is_name(t) for t in toks) and any(t.decode() in KNOWN_FIELDS for t in toks):
-                headers.add(i)
+        ls = np.zeros(nlines, np.int64)
+        ls[1:] = nl[:-1] + 1
+        headers = self._headers(block, a, ls, nl)
         out = []
-        seg_start = 0
-        for h in sorted(headers) + [nlines]:
-            if h > seg_start:
-                out.append(self._segment(a, starts, ends, count, first, seg_start, h))
+        lo = 0
+        for h in headers + [nlines]:
+            if h > lo:
+                seg = block[ls[lo]:nl[h - 1] + 1]
+                blank = bool(((nl[lo:h] - ls[lo:h]) <= 1).any())
+                recs = None if blank else self._fast(seg, lo, h - lo)
+                out.append(self._exact(seg, lo) if recs is None else self._account(recs))
             if h < nlines:
-                names = [bytes(a[s:e]).decode("utf-8", "replace") for s, e in
-                         zip(starts[first[h]:first[h + 1]].tolist(),
-                             ends[first[h]:first[h + 1]].tolist(), strict=True)]
+                names = block[ls[h]:nl[h]].decode("utf-8", "replace").split()
                 _check_fields(names, self.file, self.lines + h + 1)
                 self.fields = names
-            seg_start = h + 1
+            lo = h + 1
         self.lines += nlines
         return np.concatenate(out) if out else np.zeros(0, RECORD_DTYPE)
+
+    def _headers(self, block: bytes, a: np.ndarray, ls: np.ndarray, nl: np.ndarray) -> list[int]:
+        """Header lines: the first token is a field name, or every token looks like one."""
+        fb = a[np.minimum(ls, len(a) - 1)]
+        cand = np.flatnonzero((fb >= 97) & (fb <= 122) & (ls < nl))
+        if not len(cand):
+            return []
+        m = a[np.minimum(ls[cand, None] + np.arange(32), len(a) - 1)]
+        sep = m <= 32
+        tok_len = np.where(sep.any(axis=1), sep.argmax(axis=1), 32)
+        m = m * (np.arange(32) < tok_len[:, None])
+        known = np.isin(np.ascontiguousarray(m).view("S32").reshape(-1), self.names)
+        found = cand[known].tolist()
+        named = (((m >= 97) & (m <= 122)) | (m == 45) | (m == 0)).all(axis=1) & ~known
+        for i in cand[named].tolist():
+            toks = block[ls[i]:nl[i]].split()
+            if all(_is_name(t) for t in toks) and any(t.decode() in KNOWN_FIELDS for t in toks):
+                found.append(i)
+        return sorted(found)
+
+    def _fast(self, seg: bytes, lo: int, n: int) -> np.ndarray | None:
+        """Parse a clean segment with NumPy's C text reader; None when anything is unusual
+        (tabs, signs, over-long or garbled tokens), leaving it to the exact parser."""
+        if b"\t" in seg or b"+" in seg:
+            return None
+        text = (b"\n" + seg).replace(b"\n- ", b"\n" + _SENT + b" ")
+        text = text.replace(b" - ", b" " + _SENT + b" ").replace(b" - ", b" " + _SENT + b" ")
+        text = text.replace(b" -\n", b" " + _SENT + b"\n").replace(b" -\r", b" " + _SENT + b"\r")
+        dt = np.dtype([(f"f{j}", _FAST_DTYPE[_kind(f)]) for j, f in enumerate(self.fields)])
+        try:
+            x = np.loadtxt(io.BytesIO(text), dtype=dt, delimiter=None, comments=None,
+                           encoding="latin1", ndmin=1)
+        except ValueError:
+            return None
+        if len(x) != n:
+            return None
+        recs = np.full(n, -1, RECORD_DTYPE)
+        recs["line"] = self.lines + lo + 1 + np.arange(n)
+        ipv6 = np.zeros(n, bool)
+        for j, fname in enumerate(self.fields):
+            v = x[f"f{j}"]
+            kind = _kind(fname)
+            if kind == "int":
+                missing = v == _SENT_INT
+                if (v[~missing] < 0).any():
+                    return None
+                vals = v
+            else:
+                width = v.dtype.itemsize
+                m = np.ascontiguousarray(v).view(np.uint8).reshape(n, width)
+                if m[:, -1].any():
+                    return None                               # token may be cut
+                missing = v == _SENT
+                if kind == "addr":
+                    ln = (m != 0).sum(axis=1)
+                    vals, bad, v6 = _ipv4_matrix(m, ln)
+                    ipv6 |= v6 & ~missing
+                    if (bad & ~v6 & ~missing).any():
+                        return None
+                elif kind == "enum":
+                    vals = np.full(n, -2, np.int64)
+                    for word, code in ENUM_FIELDS[fname].items():
+                        vals[v == word] = code
+                    if ((vals == -2) & ~missing).any():
+                        return None
+                else:
+                    vals = self.strings.ids(m, (m != 0).sum(axis=1))
+            col = _COLUMN.get(fname)
+            if col is not None:
+                recs[col] = np.where(missing, -1, vals)
+        return recs, ipv6
 
     def _error(self, local_line: int, problem: str) -> InputError:
         return InputError(problem, file=self.file, line=self.lines + local_line + 1)
 
-    def _segment(self, a: np.ndarray, starts: np.ndarray, ends: np.ndarray, count: np.ndarray,
-                 first: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    def _exact(self, seg: bytes, lo: int) -> np.ndarray:
+        """Token-by-token NumPy parse of a segment: slower, but names the line and the
+        field of any bad value."""
+        # a leading space and trailing zeros make every token start and end at an edge
+        a = np.frombuffer(b" " + seg + bytes(_PAD), np.uint8)
+        nl = np.flatnonzero(a == 10)
+        word = a > 32                         # space, tab, CR, LF (and controls) separate
+        edges = np.flatnonzero(word[1:] != word[:-1]) + 1
+        starts, ends = edges[0::2], edges[1::2]
+        first = np.zeros(len(nl) + 1, np.int64)
+        first[1:] = np.searchsorted(starts, nl)
+        cnt = np.diff(first)
         k = len(self.fields)
-        cnt = count[lo:hi]
         wrong = np.flatnonzero((cnt != 0) & (cnt != k))
         if len(wrong):
             i = int(wrong[0])
             raise self._error(lo + i, f"expected {k} fields ({' '.join(self.fields)}), "
                                       f"found {int(cnt[i])}")
-        rows = np.flatnonzero(cnt) + lo                      # local line numbers
+        rows = np.flatnonzero(cnt)
         n = len(rows)
         recs = np.full(n, -1, RECORD_DTYPE)
-        recs["line"] = self.lines + rows + 1
-        if n == 0:
-            return recs
-        tok0 = first[lo] + np.arange(n * k).reshape(n, k)
-        s = starts[tok0]
-        ln = ends[tok0] - s
+        recs["line"] = self.lines + lo + rows + 1
         ipv6 = np.zeros(n, bool)
+        if n == 0:
+            return self._account((recs, ipv6))
+        tok = starts[first[rows][:, None] + np.arange(k)]
+        ln = ends[first[rows][:, None] + np.arange(k)] - tok
         for j, fname in enumerate(self.fields):
-            sj, lj = s[:, j], ln[:, j]
+            sj, lj = tok[:, j], ln[:, j]
             missing = (lj == 1) & (a[sj] == 45)
-            col = _COLUMN.get(fname)
-            if fname in INT_FIELDS:
+            kind = _kind(fname)
+            if kind == "int":
                 vals, bad = _parse_int(a, sj, lj)
-            elif fname in ADDR_FIELDS:
-                vals, bad, v6 = _parse_ipv4(a, sj, lj)
+            elif kind == "addr":
+                vals, bad, v6 = _ipv4_matrix(_tokens(a, sj, np.minimum(lj, 40), 40), lj)
                 ipv6 |= v6 & ~missing
                 bad &= ~v6
-            elif fname in ENUM_FIELDS:
+            elif kind == "enum":
                 raw = _word(a, sj, lj)
                 vals = np.full(n, -2, np.int64)
                 for text, code in ENUM_FIELDS[fname].items():
@@ -273,16 +345,23 @@ class _BlockParser:
                 bad = vals == -2
             else:
                 bad = lj > _PAD
-                vals = self.strings.ids(a, sj, np.minimum(lj, _PAD))
+                width = -(-int(min(lj.max(), _PAD)) // 8) * 8
+                vals = self.strings.ids(_tokens(a, sj, np.minimum(lj, _PAD), width), lj)
             bad &= ~missing
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                tok = bytes(a[sj[i]:sj[i] + lj[i]]).decode("utf-8", "replace")
-                raise self._error(int(rows[i]), f"garbled {fname} value {tok!r}")
+                text = bytes(a[sj[i]:sj[i] + lj[i]]).decode("utf-8", "replace")
+                raise self._error(lo + int(rows[i]), f"garbled {fname} value {text!r}")
+            col = _COLUMN.get(fname)
             if col is not None:
                 recs[col] = np.where(missing, -1, vals)
+        return self._account((recs, ipv6))
+
+    def _account(self, parsed: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Count records, NODATA/SKIPDATA and IPv6; keep the replayable ones."""
+        recs, ipv6 = parsed
         st = self.stats
-        st.records += n
+        st.records += len(recs)
         status = recs["log_status"]
         nodata, skipdata = status == NODATA, status == SKIPDATA
         st.nodata += int(nodata.sum())
@@ -294,6 +373,14 @@ class _BlockParser:
         if noaddr.any():
             st.skip("missing address", int(noaddr.sum()))
         return recs[~(nodata | skipdata | ipv6 | noaddr)]
+
+
+def _kind(name: str) -> str:
+    if name in INT_FIELDS:
+        return "int"
+    if name in ADDR_FIELDS:
+        return "addr"
+    return "enum" if name in ENUM_FIELDS else "str"
 
 
 def _tokens(a: np.ndarray, s: np.ndarray, ln: np.ndarray, width: int) -> np.ndarray:
@@ -325,14 +412,14 @@ def _parse_int(a: np.ndarray, s: np.ndarray, ln: np.ndarray) -> tuple[np.ndarray
     return d.astype(np.int64) @ (10 ** np.arange(width - 1, -1, -1, dtype=np.int64)), bad
 
 
-def _parse_ipv4(a: np.ndarray, s: np.ndarray,
-                ln: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dotted quads to integers; also flags IPv6 (a ':') and malformed tokens."""
-    n = len(s)
-    m = a[s[:, None] + np.arange(16)]
-    mask = np.arange(16) < ln[:, None]
+def _ipv4_matrix(m: np.ndarray, ln: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dotted quads (zero-padded byte matrix, lengths `ln`) to integers; also flags IPv6
+    (a ':') and malformed tokens."""
+    n = len(m)
+    m = m[:, :16]
+    mask = np.arange(m.shape[1]) < ln[:, None]
     isdot = (m == 46) & mask
-    v6 = ((m == 58) & mask).any(axis=1)
+    v6 = ((m == 58) & mask).any(axis=1) | (ln > 15)
     bad = (mask & ~isdot & ((m < 48) | (m > 57))).any(axis=1) | (ln > 15)
     bad |= isdot.sum(axis=1) != 3
     val = np.zeros(n, np.int64)
@@ -345,12 +432,12 @@ def _parse_ipv4(a: np.ndarray, s: np.ndarray,
         olen = hi - lo
         acc = np.zeros(len(good), np.int64)
         obad = ((olen < 1) | (olen > 3)).any(axis=1)
+        rows = np.arange(len(good))
         for j in range(4):
             e, ol = hi[:, j], olen[:, j]
-            v = np.take_along_axis(mg, np.maximum(e - 1, 0)[:, None], 1)[:, 0]
-            for p, mult in ((2, 10), (3, 100)):
-                dig = np.take_along_axis(mg, np.maximum(e - p, 0)[:, None], 1)[:, 0]
-                v = v + np.where(ol >= p, dig * mult, 0)
+            v = mg[rows, np.maximum(e - 1, 0)]
+            v = v + np.where(ol >= 2, mg[rows, np.maximum(e - 2, 0)] * 10, 0)
+            v = v + np.where(ol >= 3, mg[rows, np.maximum(e - 3, 0)] * 100, 0)
             obad |= v > 255
             acc = acc * 256 + v
         val[good] = acc

@@ -138,6 +138,8 @@ class Topology:
                 if rule.protocol in (6, 17) and rule.from_port > rule.to_port:
                     raise InputError(f"port range {rule.from_port}-{rule.to_port} is reversed"
                                      f" in rule '{rule.text}'", resource=sg.id)
+        for fn in self.functions.values():     # before the ENIs Lambda made for them
+            self._check_function(fn)
         self._check_enis()
         for nat in self.nat_gateways.values():
             _ref(nat.subnet, self.subnets, nat.id, "subnet")
@@ -158,8 +160,6 @@ class Topology:
         for pcx in self.peerings.values():
             _ref(pcx.requester_vpc, self.vpcs, pcx.id, "requester VPC")
             _ref(pcx.accepter_vpc, self.vpcs, pcx.id, "accepter VPC")
-        for fn in self.functions.values():
-            self._check_function(fn)
         for host in self.hosts.values():
             if host.eni:
                 _ref(host.eni, self.enis, host.id, "network interface")

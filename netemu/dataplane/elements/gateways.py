@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from netemu.addr import PRIVATE_NETS, in_ranges
 from netemu.dataplane.elements.base import Element, Runtime
-from netemu.dataplane.elements.lambda_service import PRIVATE, in_ranges
 from netemu.dataplane.packet import ICMP, TCP, UDP
 from netemu.dataplane.state import SourceNat
 
@@ -34,6 +34,9 @@ class NatGatewayElement(Element):
             rt.translate(b, bi[ok], self, "dst", addr[ok], port_column="dport", ports=port[ok])
             rt.forward(b, bi[ok], self, self.router)
         out = idx[~inbound]
+        looped = b["src"][out] == self.ip      # G2: its own subnet routed it back here
+        rt.drop(b, out[looped], self, "NGW_NO_ROUTE_TO_IGW")
+        out = out[~looped]
         outside = ~in_ranges(b["src"][out], self.vpc_ranges)
         rt.drop(b, out[outside], self, "NGW_REQUIRES_SOURCE_IN_VPC")
         out = out[~outside]
@@ -133,7 +136,7 @@ class Internet(Element):
             pos = np.minimum(np.searchsorted(self.public_ips, dst), len(self.public_ips) - 1)
             hit = self.public_ips[pos] == dst
             nxt[hit] = self.public_next[pos[hit]]
-        private = in_ranges(dst, PRIVATE)
+        private = in_ranges(dst, PRIVATE_NETS)
         nxt[private] = -1
         nxt[dst == self.lambda_egress] = self.lambda_service
         rt.drop(b, idx[nxt < 0], self, "UNKNOWN_DESTINATION")

@@ -3,25 +3,11 @@ Hyperplane NAT that puts their traffic onto a shared ENI in the customer VPC (L2
 
 from __future__ import annotations
 
-import ipaddress
-
 import numpy as np
 
-from netemu.addr import net_range
+from netemu.addr import PRIVATE_NETS, in_ranges
 from netemu.dataplane.elements.base import Element, Runtime
 from netemu.dataplane.state import SourceNat
-
-PRIVATE = [ipaddress.IPv4Network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
-    "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/3")]
-
-
-def in_ranges(ips: np.ndarray, nets) -> np.ndarray:
-    out = np.zeros(len(ips), dtype=bool)
-    for net in nets:
-        lo, hi = net_range(net)
-        out |= (ips >= lo) & (ips <= hi)
-    return out
 
 
 class LambdaService(Element):
@@ -38,7 +24,7 @@ class LambdaService(Element):
         self.env_in_vpc = env_in_vpc[order]
         self.public_nat = public_nat
         self.internet = internet
-        self.unreachable = PRIVATE + list(vpc_cidrs)
+        self.unreachable = list(PRIVATE_NETS) + list(vpc_cidrs)
 
     def _env(self, ips: np.ndarray) -> np.ndarray:
         pos = np.minimum(np.searchsorted(self.env_ips, ips), max(len(self.env_ips) - 1, 0))

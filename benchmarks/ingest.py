@@ -1,0 +1,151 @@
+"""Trace ingest throughput: pcap reader vs scapy's rdpcap, and the flow-log reader.
+
+    python -m benchmarks.ingest [--packets N] [--records N] [--scapy-packets N]
+
+Synthetic inputs are generated in a temporary directory: a classic pcap of N packets
+written by netemu's own writer (TCP/UDP/ICMP, 40-160 byte packets), and a version-2 flow
+log of N records (1% NODATA lines, as real exports have). scapy's rdpcap is timed on a
+prefix of the same packets (it runs ~10^4 packets/s, so the full file would take minutes)
+and its rate is compared per packet, which is what scaling by length amounts to.
+Results go to benchmarks/results/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import write_result
+from netemu.dataplane.packet import from_columns
+from netemu.io.flowlog_reader import RECORD_DTYPE, iter_packets, read_flow_logs
+from netemu.io.flowlog_writer import HEADER, format_records
+from netemu.io.pcap_reader import ReadStats, read_pcap
+from netemu.io.pcap_writer import write_pcap
+
+
+def best(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def synthetic_packets(n: int, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    proto = rng.choice([6, 17, 1], n, p=[0.7, 0.25, 0.05])
+    return from_columns(ts=1.7e9 + np.arange(n) * 1e-5, src=rng.integers(0, 2**32, n),
+                        dst=rng.integers(0, 2**32, n), sport=rng.integers(0, 65536, n),
+                        dport=rng.integers(0, 65536, n), proto=proto,
+                        flags=np.where(proto == 6, 16, 0), length=rng.integers(40, 160, n))
+
+
+def write_flow_log(path: Path, n: int, seed: int = 2) -> None:
+    rng = np.random.default_rng(seed)
+    recs = np.full(n, -1, RECORD_DTYPE)
+    recs["interface_id"] = rng.integers(0, 500, n)
+    recs["src"] = rng.integers(0, 2**32, n)
+    recs["dst"] = rng.integers(0, 2**32, n)
+    recs["sport"] = rng.integers(0, 65536, n)
+    recs["dport"] = rng.integers(0, 65536, n)
+    recs["proto"] = 6
+    recs["packets"] = rng.integers(1, 20, n)
+    recs["bytes"] = recs["packets"] * 100
+    recs["start"] = 1_700_000_000 + np.arange(n) // 1000
+    recs["end"] = recs["start"] + 60
+    recs["action"] = rng.random(n) < 0.9
+    names = [f"eni-{i:017x}" for i in range(500)]
+    nodata = "2 123456789012 eni-00000000000000000 - - - - - - - 1700000000 1700000060 - NODATA"
+    with open(path, "w") as f:
+        f.write(HEADER + "\n")
+        for i, line in enumerate(format_records(recs, names)):
+            f.write(line + "\n")
+            if i % 100 == 99:
+                f.write(nodata + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--packets", type=int, default=1_000_000)
+    ap.add_argument("--scapy-packets", type=int, default=20_000)
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    from scapy.utils import rdpcap
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        pkts = synthetic_packets(args.packets)
+        pcap = d / "synthetic.pcap"
+        t_write = best(lambda: write_pcap(pcap, pkts), 1)
+        stats = ReadStats()
+
+        def ingest() -> int:
+            return sum(len(b) for b in read_pcap(pcap, stats=ReadStats()))
+
+        assert ingest() == args.packets
+        t_ours = best(ingest, args.repeat)
+        small = d / "prefix.pcap"
+        write_pcap(small, pkts[: args.scapy_packets])
+        t_scapy = best(lambda: rdpcap(str(small)), 1)
+        t_ours_small = best(lambda: sum(len(b) for b in read_pcap(small, stats=stats)),
+                            args.repeat)
+        ours = args.packets / t_ours
+        scapy = args.scapy_packets / t_scapy
+
+        log = d / "synthetic.log"
+        write_flow_log(log, args.records)
+        lines = args.records + args.records // 100
+
+        def flow_ingest() -> int:
+            return sum(len(b) for b in read_flow_logs(log))
+
+        assert flow_ingest() == args.records
+        t_flow = best(flow_ingest, args.repeat)
+        t_expand = best(lambda: sum(len(b) for b in iter_packets(read_flow_logs(log))), 1)
+        n_expanded = sum(len(b) for b in iter_packets(read_flow_logs(log)))
+
+    result = {
+        "pcap": {
+            "packets": args.packets, "file_bytes": pcap_size(args.packets, pkts),
+            "netemu_seconds": round(t_ours, 4), "netemu_packets_per_s": round(ours),
+            "scapy_rdpcap_packets": args.scapy_packets,
+            "scapy_rdpcap_seconds": round(t_scapy, 4),
+            "scapy_rdpcap_packets_per_s": round(scapy),
+            "netemu_on_scapy_prefix_packets_per_s": round(args.scapy_packets / t_ours_small),
+            "speedup_vs_scapy": round(ours / scapy, 1),
+            "note": "scapy timed on a prefix of the same synthetic packets; rates compared "
+                    "per packet",
+            "writer_packets_per_s": round(args.packets / t_write),
+        },
+        "flowlogs": {
+            "records": args.records, "lines": lines + 1,
+            "seconds": round(t_flow, 4), "records_per_s": round(args.records / t_flow),
+            "lines_per_s": round((lines + 1) / t_flow),
+            "expanded_packets": n_expanded,
+            "read_and_expand_seconds": round(t_expand, 4),
+            "expanded_packets_per_s": round(n_expanded / t_expand),
+        },
+    }
+    path = write_result("ingest", result)
+    print(f"pcap ingest: {ours:,.0f} packets/s ({args.packets:,} packets in {t_ours:.3f} s);"
+          f" scapy rdpcap: {scapy:,.0f} packets/s on {args.scapy_packets:,};"
+          f" speedup {ours / scapy:,.0f}x")
+    print(f"flow-log ingest: {args.records / t_flow:,.0f} records/s "
+          f"({args.records:,} records in {t_flow:.3f} s);"
+          f" read+expand {n_expanded / t_expand:,.0f} packets/s")
+    print(f"wrote {path}")
+
+
+def pcap_size(n: int, pkts: np.ndarray) -> int:
+    return int(24 + 16 * n + (14 * n) + pkts["length"].astype(np.int64).sum())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Flow-log reader: samples against flowlogs_reader, formats, streaming, expansion, errors."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import flowlogs_reader
+import numpy as np
+import pytest
+
+from netemu.dataplane.packet import ACK, FIN, RST, SYN
+from netemu.errors import InputError
+from netemu.io import flowlog_reader as flr
+from netemu.io.flowlog_reader import (
+    FlowRecords,
+    iter_packets,
+    read_flow_logs,
+    records_to_packets,
+)
+from netemu.io.pcap_reader import ReadStats
+
+VPCFLOW = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces" / "vpcflow"
+# The transit-gateway sample has no header; its format is the one of AWS's documented
+# "traffic through a transit gateway" custom-format example, which this line reproduces.
+TGW_FIELDS = ("version interface-id account-id vpc-id subnet-id instance-id srcaddr dstaddr "
+              "srcport dstport protocol tcp-flags type pkt-srcaddr pkt-dstaddr action "
+              "log-status").split()
+
+# name -> (records, kept records, packets after expansion, nodata, skipdata, skipped),
+# counted by reading each file by eye: header lines are not records; `packets` is the sum
+# of the packets column of the kept records (1 per record when the format has none).
+SAMPLES = {
+    "beats__accept-reject-traffic.log": (4, 4, 20 + 20 + 4 + 4, 0, 0, {}),
+    "beats__custom-nat-gateway.log": (2, 2, 2, 0, 0, {}),
+    "beats__custom-transit-gateway.log": (1, 1, 1, 0, 0, {}),
+    "beats__ipv6.log": (1, 0, 0, 0, 0, {"ipv6": 1}),
+    "beats__no-data-skip-data.log": (2, 0, 0, 1, 1, {}),
+    "beats__tcp-flag-sequence.log": (1, 1, 8, 0, 0, {}),
+    "integrations__test-extra-samples.log": (7, 4, 48, 1, 1, {"ipv6": 1}),
+}
+
+
+def need(name: str) -> Path:
+    path = VPCFLOW / name
+    if not path.exists():
+        pytest.skip(f"sample data absent: {path} (../shared/data not mounted)")
+    return path
+
+
+def read(path: Path, **kw) -> tuple[FlowRecords, ReadStats]:
+    stats = ReadStats()
+    batches = list(read_flow_logs(path, stats=stats, **kw))
+    recs = np.concatenate([b.records for b in batches]) if batches else \
+        np.zeros(0, flr.RECORD_DTYPE)
+    strings = batches[0].strings if batches else []
+    return FlowRecords(recs, strings), stats
+
+
+def oracle(path: Path, fields: list[str] | None) -> list[flowlogs_reader.FlowRecord]:
+    """flowlogs_reader's own record class over the same lines (IPv4, status OK only)."""
+    out = []
+    names = [f.replace("-", "_") for f in (fields or flr.DEFAULT_FIELDS)]
+    for line in path.read_text().splitlines():
+        toks = line.split()
+        if not toks:
+            continue
+        if toks[0].replace("_", "-") in flr.KNOWN_FIELDS:
+            names = [t.replace("-", "_") for t in toks]
+            continue
+        rec = flowlogs_reader.FlowRecord(dict(zip(names, toks, strict=True)))
+        if rec.log_status in ("NODATA", "SKIPDATA") or ":" in (rec.srcaddr or ""):
+            continue
+        out.append(rec)
+    return out
+
+
+def ip_or_none(v: int) -> str | None:
+    return str(ipaddress.IPv4Address(int(v))) if v >= 0 else None
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_samples_counts_and_fields_match_flowlogs_reader(name: str) -> None:
+    path = need(name)
+    fields = TGW_FIELDS if "transit" in name else None
+    recs, stats = read(path, fields=fields)
+    n, kept, packets, nodata, skipdata, skipped = SAMPLES[name]
+    assert (stats.records, len(recs), stats.nodata, stats.skipdata, stats.skipped) == \
+        (n, kept, nodata, skipdata, skipped)
+    assert len(records_to_packets(recs)) == packets
+    want = oracle(path, fields)
+    assert len(want) == kept
+    r = recs.records
+    for i, w in enumerate(want):
+        assert ip_or_none(r["src"][i]) == w.srcaddr and ip_or_none(r["dst"][i]) == w.dstaddr
+        assert ip_or_none(r["pkt_src"][i]) == w.pkt_srcaddr
+        assert ip_or_none(r["pkt_dst"][i]) == w.pkt_dstaddr
+        for col, attr in (("sport", "srcport"), ("dport", "dstport"), ("proto", "protocol"),
+                          ("packets", "packets"), ("bytes", "bytes"), ("version", "version"),
+                          ("tcp_flags", "tcp_flags")):
+            got = int(r[col][i])
+            assert (got if got >= 0 else None) == getattr(w, attr), col
+        assert recs.text("interface_id")[i] == w.interface_id
+        assert recs.text("instance_id")[i] == w.instance_id
+        assert recs.text("account_id")[i] == w.account_id
+        if w.start is not None:
+            assert r["start"][i] == w.start.timestamp() - _utc_shift(w.start)
+        if w.action is not None:
+            assert r["action"][i] == (1 if w.action == "ACCEPT" else 0)
+
+
+def _utc_shift(dt) -> float:
+    """flowlogs_reader gives naive UTC datetimes; .timestamp() reads them as local."""
+    import calendar
+    return dt.timestamp() - calendar.timegm(dt.utctimetuple())
+
+
+def test_nat_gateway_keeps_packet_addresses() -> None:
+    recs, _ = read(need("beats__custom-nat-gateway.log"))
+    r = recs.records
+    assert ip_or_none(r["dst"][0]) == "10.0.0.220"
+    assert ip_or_none(r["pkt_dst"][0]) == "203.0.113.5"
+    assert recs.text("instance_id") == [None, "i-01234567890123456"]
+
+
+def test_tcp_flag_expansion_of_sample() -> None:
+    recs, _ = read(need("beats__tcp-flag-sequence.log"))
+    p = records_to_packets(recs)
+    assert list(p["flags"]) == [SYN] + [ACK] * 7           # tcp-flags 2: SYN only
+    assert list(p["length"]) == [71] * 8                   # 568 bytes over 8 packets
+    assert p["ts"][0] == 1566848875 and p["ts"][-1] == 1566848933
+    assert set(p["flow"]) == {2}                           # line 2 of the file
+
+
+def test_transit_gateway_one_packet_record_gets_first_and_last_flags() -> None:
+    recs, _ = read(need("beats__custom-transit-gateway.log"), fields=TGW_FIELDS)
+    p = records_to_packets(recs)
+    assert list(p["flags"]) == [SYN | FIN | ACK]           # tcp-flags 3 on one packet
+
+
+def test_expansion_rules() -> None:
+    recs = np.full(3, -1, flr.RECORD_DTYPE)
+    recs["src"], recs["dst"], recs["proto"] = 1, 2, 6
+    recs["sport"], recs["dport"] = 1000, 80
+    recs["packets"] = [5, 3, 1]
+    recs["bytes"] = [1002, 300, 60]
+    recs["start"], recs["end"] = [100, 200, 300], [104, 202, 300]
+    recs["tcp_flags"] = [SYN | FIN, (SYN | ACK) | RST, -1]
+    recs["line"] = [7, 8, 9]
+    p = records_to_packets(recs)
+    a = p[p["flow"] == 7]
+    assert list(a["ts"]) == [100, 101, 102, 103, 104]
+    assert list(a["length"]) == [201, 201, 200, 200, 200]
+    assert list(a["flags"]) == [SYN, ACK, ACK, ACK, FIN | ACK]
+    b = p[p["flow"] == 8]
+    assert list(b["flags"]) == [SYN | ACK, ACK, RST]
+    assert list(p[p["flow"] == 9]["flags"]) == [ACK]       # no tcp-flags: ACK
+    assert np.all(np.diff(p["ts"]) >= 0)
+
+
+def test_sliced_expansion_equals_whole(tmp_path: Path) -> None:
+    f = tmp_path / "big.log"
+    f.write_text("2 1 eni-a 10.0.0.1 10.0.0.2 1 2 6 1000 100000 0 999 ACCEPT OK\n"
+                 "2 1 eni-a 10.0.0.3 10.0.0.4 1 2 17 7 700 5 9 REJECT OK\n")
+    recs, _ = read(f)
+    whole = records_to_packets(recs)
+    parts = list(iter_packets(iter([recs]), batch_size=64))
+    assert max(len(x) for x in parts) <= 64
+    joined = np.concatenate(parts)
+    key = ["flow", "ts", "length", "flags"]
+    assert np.array_equal(np.sort(joined[key], order=key), np.sort(whole[key], order=key))
+
+
+def test_repeated_headers_formats_and_streaming(tmp_path: Path, monkeypatch) -> None:
+    body = []
+    for k in range(30):
+        body.append("version srcaddr dstaddr action log-status packets")
+        body += [f"2 10.0.{k}.{i} 10.1.0.1 ACCEPT OK {i + 1}" for i in range(5)]
+        body.append("interface-id srcaddr dstaddr srcport dstport protocol")
+        body += [f"eni-{k} 10.2.{k}.{i} 10.3.0.1 {i} 443 6" for i in range(3)]
+        body.append("")
+    f = tmp_path / "cat.log"
+    f.write_text("\n".join(body))                     # no trailing newline
+    whole, stats = read(f)
+    assert stats.records == 30 * 8 and len(whole) == 240
+    monkeypatch.setattr(flr, "CHUNK_BYTES", 97)       # force many block boundaries
+    small, _ = read(f, batch_size=13)
+    assert np.array_equal(whole.records, small.records)
+    assert sorted(set(whole.text("interface_id")) - {None}) == sorted(
+        f"eni-{k}" for k in range(30))
+    assert whole.records["line"][0] == 2 and whole.records["line"][5] == 8
+
+
+def test_fields_without_header(tmp_path: Path) -> None:
+    f = tmp_path / "noheader.log"
+    f.write_text("10.0.0.1 10.0.0.2 6 5\n")
+    recs, _ = read(f, fields=["srcaddr", "dstaddr", "protocol", "packets"])
+    assert len(records_to_packets(recs)) == 5
+
+
+def _err(tmp_path: Path, text: str, **kw) -> InputError:
+    f = tmp_path / "bad.log"
+    f.write_text(text)
+    with pytest.raises(InputError) as err:
+        read(f, **kw)
+    assert err.value.file == str(f)
+    return err.value
+
+
+GOOD = "2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 3 180 100 160 ACCEPT OK\n"
+
+
+@pytest.mark.parametrize(("bad", "word"), [
+    ("2 123456789010 eni-1 10.0.0.1 10.0.0.2 x1 2 6 3 180 100 160 ACCEPT OK\n", "srcport"),
+    ("2 123456789010 eni-1 10.0.0.1 10.0.0.999 1 2 6 3 180 100 160 ACCEPT OK\n", "dstaddr"),
+    ("2 123456789010 eni-1 10.0.0 10.0.0.2 1 2 6 3 180 100 160 ACCEPT OK\n", "srcaddr"),
+    ("2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 3 180 100 160 ALLOW OK\n", "action"),
+    ("2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 3 180 100 160 ACCEPT\n", "expected 14"),
+    ("2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 3 180 100 160 ACCEPT OK extra\n",
+     "found 15"),
+])
+def test_garbled_and_short_lines_name_file_and_line(tmp_path: Path, bad: str,
+                                                    word: str) -> None:
+    err = _err(tmp_path, GOOD + GOOD + bad + GOOD)
+    assert err.line == 3 and word in err.problem
+    assert "bad.log:3" in str(err)
+
+
+def test_unknown_header_field(tmp_path: Path) -> None:
+    err = _err(tmp_path, GOOD + "version srcaddr dstaddr bogus-field\n")
+    assert err.line == 2 and "bogus-field" in str(err)
+    err = _err(tmp_path, GOOD, fields=["srcaddr", "nope"])
+    assert "nope" in str(err)
+
+
+def test_line_numbers_across_blocks(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(flr, "CHUNK_BYTES", 50)
+    err = _err(tmp_path, GOOD * 40 + GOOD.replace("ACCEPT", "MAYBE"))
+    assert err.line == 41
