@@ -112,15 +112,16 @@ class _Strings:
         self.table: list[str] = []
         self.index: dict[bytes, int] = {}
 
-    def ids(self, m: np.ndarray, ln: np.ndarray) -> np.ndarray:
-        """Table indices of the tokens in the zero-padded byte matrix `m` (lengths `ln`)."""
+    def ids(self, m: np.ndarray) -> np.ndarray:
+        """Table indices of the tokens in the zero-padded byte matrix `m` (tokens hold no
+        zero byte, so the padding tells where each ends)."""
         pad = -m.shape[1] % 8
         if pad:
             m = np.pad(m, ((0, 0), (0, pad)))
         m = np.ascontiguousarray(m)
         width = m.shape[1]
         words = m.view("<u8")
-        h = words[:, 0] ^ ln.astype(np.uint64)
+        h = words[:, 0].copy()
         for w in range(1, words.shape[1]):
             h = h * np.uint64(0x100000001B3) ^ words[:, w]
         uniq, rep, inverse = np.unique(h, return_index=True, return_inverse=True)
@@ -250,9 +251,12 @@ class _BlockParser:
         (tabs, signs, over-long or garbled tokens), leaving it to the exact parser."""
         if b"\t" in seg or b"+" in seg:
             return None
-        text = (b"\n" + seg).replace(b"\n- ", b"\n" + _SENT + b" ")
-        text = text.replace(b" - ", b" " + _SENT + b" ").replace(b" - ", b" " + _SENT + b" ")
-        text = text.replace(b" -\n", b" " + _SENT + b"\n").replace(b" -\r", b" " + _SENT + b"\r")
+        text = seg
+        if b" -" in seg or seg.startswith(b"-") or b"\n-" in seg:     # "-" for missing
+            text = (b"\n" + seg).replace(b"\n- ", b"\n" + _SENT + b" ")
+            text = text.replace(b" - ", b" " + _SENT + b" ").replace(b" - ", b" " + _SENT + b" ")
+            text = text.replace(b" -\n", b" " + _SENT + b"\n")
+            text = text.replace(b" -\r", b" " + _SENT + b"\r")
         dt = np.dtype([(f"f{j}", _FAST_DTYPE[_kind(f)]) for j, f in enumerate(self.fields)])
         try:
             x = np.loadtxt(io.BytesIO(text), dtype=dt, delimiter=None, comments=None,
@@ -279,10 +283,8 @@ class _BlockParser:
                     return None                               # token may be cut
                 missing = v == _SENT
                 if kind == "addr":
-                    ln = (m != 0).sum(axis=1)
-                    vals, bad, v6 = _ipv4_matrix(m, ln)
-                    ipv6 |= v6 & ~missing
-                    if (bad & ~v6 & ~missing).any():
+                    vals = _ipv4_fast(m, missing)
+                    if vals is None:
                         return None
                 elif kind == "enum":
                     vals = np.full(n, -2, np.int64)
@@ -291,7 +293,7 @@ class _BlockParser:
                     if ((vals == -2) & ~missing).any():
                         return None
                 else:
-                    vals = self.strings.ids(m, (m != 0).sum(axis=1))
+                    vals = self.strings.ids(m)
             col = _COLUMN.get(fname)
             if col is not None:
                 recs[col] = np.where(missing, -1, vals)
@@ -346,7 +348,7 @@ class _BlockParser:
             else:
                 bad = lj > _PAD
                 width = -(-int(min(lj.max(), _PAD)) // 8) * 8
-                vals = self.strings.ids(_tokens(a, sj, np.minimum(lj, _PAD), width), lj)
+                vals = self.strings.ids(_tokens(a, sj, np.minimum(lj, _PAD), width))
             bad &= ~missing
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
@@ -389,11 +391,6 @@ def _tokens(a: np.ndarray, s: np.ndarray, ln: np.ndarray, width: int) -> np.ndar
     return a[s[:, None] + cols] * (cols < ln[:, None])
 
 
-def _gather(a: np.ndarray, s: np.ndarray, ln: np.ndarray, width: int) -> np.ndarray:
-    """Tokens as fixed-width bytes (zero padded, cut at `width`)."""
-    return _tokens(a, s, np.minimum(ln, width), width).view(f"S{width}").reshape(-1)
-
-
 def _word(a: np.ndarray, s: np.ndarray, ln: np.ndarray) -> np.ndarray:
     """Tokens of up to 8 bytes as one integer each (longer tokens get 0)."""
     return np.where(ln <= 8, _tokens(a, s, ln, 8).view("<u8").reshape(-1), 0)
@@ -412,6 +409,30 @@ def _parse_int(a: np.ndarray, s: np.ndarray, ln: np.ndarray) -> tuple[np.ndarray
     return d.astype(np.int64) @ (10 ** np.arange(width - 1, -1, -1, dtype=np.int64)), bad
 
 
+def _ipv4_fast(m: np.ndarray, missing: np.ndarray) -> np.ndarray | None:
+    """Dotted quads of a clean column through NumPy's C number parser (dots made
+    separators); None when any token is not a plain dotted quad (IPv6, garbled...)."""
+    vals = np.full(len(m), -1, np.int64)
+    sub = m[~missing, :16]
+    if not len(sub):
+        return vals
+    dot = sub == 46
+    digit = (sub >= 48) & (sub <= 57)
+    if (m[~missing, 15:] != 0).any() or ((sub != 0) & ~dot & ~digit).any():
+        return None
+    after = sub[:, 1:]
+    if (dot.sum(axis=1) != 3).any() or not digit[:, 0].all() or \
+            (dot[:, :-1] & ((after == 46) | (after == 0))).any():
+        return None
+    octets = np.fromstring(np.where(digit, sub, 32).astype(np.uint8).tobytes(),
+                           dtype=np.int64, sep=" ")
+    if len(octets) != 4 * len(sub) or (octets > 255).any():
+        return None
+    o = octets.reshape(-1, 4)
+    vals[~missing] = (o[:, 0] << 24) | (o[:, 1] << 16) | (o[:, 2] << 8) | o[:, 3]
+    return vals
+
+
 def _ipv4_matrix(m: np.ndarray, ln: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Dotted quads (zero-padded byte matrix, lengths `ln`) to integers; also flags IPv6
     (a ':') and malformed tokens."""
@@ -419,7 +440,7 @@ def _ipv4_matrix(m: np.ndarray, ln: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     m = m[:, :16]
     mask = np.arange(m.shape[1]) < ln[:, None]
     isdot = (m == 46) & mask
-    v6 = ((m == 58) & mask).any(axis=1) | (ln > 15)
+    v6 = ((m == 58) & mask).any(axis=1)          # IPv6 has a ':' in its first 5 chars
     bad = (mask & ~isdot & ((m < 48) | (m > 57))).any(axis=1) | (ln > 15)
     bad |= isdot.sum(axis=1) != 3
     val = np.zeros(n, np.int64)

@@ -64,6 +64,9 @@ def _compose_lines(text: str, file: str) -> tuple[Any, dict[tuple, int]]:
         if isinstance(n, yaml.MappingNode):
             for k, v in n.value:
                 key = path + (k.value,)
+                if key in lines:     # PyYAML would silently keep the last one
+                    raise InputError(f"duplicate id {k.value!r} (first at line {lines[key]})",
+                                     file=file, line=k.start_mark.line + 1)
                 lines[key] = k.start_mark.line + 1
                 walk(v, key)
         elif isinstance(n, yaml.SequenceNode):

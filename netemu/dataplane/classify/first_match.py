@@ -38,7 +38,7 @@ def headers(src, dst, sport, dport, proto) -> np.ndarray:
 
 
 class _Tree:
-    """One cutting tree over a subset of rows; `walk` gives the first row or NONE."""
+    """One cutting tree over a subset of rows, as flat arrays (see FirstMatch._walk)."""
 
     def __init__(self, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray, *, binth: int,
                  max_cut_bits: int, spfac: float) -> None:
@@ -56,13 +56,12 @@ class _Tree:
         shift: list[int] = []
         mask: list[int] = []
         kidbase: list[int] = []
-        leafstart: list[int] = []
-        leaflen: list[int] = []
+        leafans: list[int] = []
+        leafcands: list[np.ndarray] = []
         kids: list[int] = []
-        leafrows: list[np.ndarray] = []
-        nleaf = 0
         seen: dict[bytes, int] = {}
         depth_of: list[int] = []
+        empty = np.zeros(0, np.int64)
 
         def new_node(rows: np.ndarray, base: np.ndarray, bits: np.ndarray, depth: int) -> int:
             """Register a node (deduplicated by its rules' shape inside its box)."""
@@ -76,8 +75,9 @@ class _Tree:
                 return got
             nid = len(field)
             seen[key] = nid
-            for arr in (field, shift, mask, kidbase, leafstart, leaflen):
+            for arr in (field, shift, mask, kidbase, leafans):
                 arr.append(0)
+            leafcands.append(empty)
             depth_of.append(depth)
             queue.append((nid, rows, base, bits, depth))
             return nid
@@ -88,20 +88,25 @@ class _Tree:
         while queue:
             nid, rows, base, bits, depth = queue.popleft()
             top = base + (np.int64(1) << bits) - 1
+            ans = NONE
             if rows.size:
                 cover = np.all((lo[rows] <= base) & (hi[rows] >= top), axis=1)
                 first = np.flatnonzero(cover)
                 if first.size:
-                    rows = rows[: first[0] + 1]
+                    ans = int(rows[first[0]])
+                    rows = rows[: first[0]]
             cut = None if rows.size <= self.binth else self._choose_cut(rows, base, bits)
             if cut is None:
+                # a leaf: its kid slot points back at itself, so extra levels stay put
+                field[nid], shift[nid], mask[nid] = 0, 0, 0
                 kidbase[nid] = len(kids)
                 kids.append(nid)
-                leafstart[nid] = nleaf
-                leaflen[nid] = rows.size
-                leafrows.append(rows)
-                nleaf += rows.size
+                leafans[nid] = ans
+                leafcands[nid] = rows
+                depth_of[nid] = -1
                 continue
+            if ans != NONE:
+                rows = np.append(rows, ans)
             f, k = cut
             s = int(bits[f]) - k
             clo = (np.maximum(lo[rows, f], base[f]) - base[f]) >> s
@@ -118,25 +123,18 @@ class _Tree:
                 crow = rows[(clo <= c) & (chi >= c)]
                 kids[slots + c] = new_node(crow, cbase, cbits, depth + 1)
 
-        self.depth = max(depth_of)
+        self.depth = max(depth_of) + 1
         self.n_nodes = len(field)
-        self._field = np.array(field, np.int64)
-        self._shift = np.array(shift, np.uint32)
-        self._mask = np.array(mask, np.uint32)
-        self._kidbase = np.array(kidbase, np.int64)
-        self._kids = np.array(kids, np.int64)
-        self._leafstart = np.array(leafstart, np.int64)
-        self._leaflen = np.array(leaflen, np.int64)
-        rows_flat = np.concatenate(leafrows) if leafrows else np.zeros(0, np.int64)
-        self._leafrow = rows_flat.astype(np.int32)
-        # one gather fetches a candidate's lo and width for all fields; with uint32
-        # wrap-around, lo <= v <= hi  <=>  (v - lo) <= (hi - lo)
-        cand = np.empty((rows_flat.size, 10), np.uint32)
-        cand[:, :5] = lo[rows_flat]
-        cand[:, 5:] = hi[rows_flat] - lo[rows_flat]
-        self._cand = cand
-        self.max_leaf = int(self._leaflen.max(initial=0))
-        self.n_leaf_entries = int(rows_flat.size)
+        self.field = np.array(field, np.int64)
+        self.shift = np.array(shift, np.int64)
+        self.mask = np.array(mask, np.int64)
+        self.kidbase = np.array(kidbase, np.int64)
+        self.kids = np.array(kids, np.int64)
+        self.leafans = np.array(leafans, np.int64)
+        self.isleaf = np.array([d < 0 for d in depth_of], bool)
+        self.leafcands = leafcands
+        self.n_leaf_entries = int(sum(c.size for c in leafcands)) + int(
+            (self.leafans != NONE).sum())
 
     def _choose_cut(self, rows: np.ndarray, base: np.ndarray, bits: np.ndarray
                     ) -> tuple[int, int] | None:
@@ -168,55 +166,74 @@ class _Tree:
             return None   # every rule spans every child: cutting only replicates
         return best[2], best[3]
 
-    def walk(self, hdr: np.ndarray) -> np.ndarray:
-        """First matching row per header (int64), NONE where no row of this tree matches."""
-        n = hdr.shape[0]
-        res = np.full(n, NONE, dtype=np.int64)
-        if n == 0 or self._leafrow.size == 0:
-            return res
-        flat = hdr.ravel()
-        pos5 = np.arange(0, 5 * n, 5, dtype=np.int64)
-        node = np.zeros(n, dtype=np.int64)
-        for _ in range(self.depth):
-            v = flat[pos5 + self._field[node]]
-            node = self._kids[self._kidbase[node] + ((v >> self._shift[node]) & self._mask[node])]
-        start = self._leafstart[node]
-        length = self._leaflen[node]
-        act = np.flatnonzero(length)
-        j = 0
-        while act.size:
-            pos = start[act] + j
-            c = self._cand[pos]
-            ok = ((hdr[act] - c[:, :5]) <= c[:, 5:]).all(axis=1)
-            res[act[ok]] = self._leafrow[pos[ok]]
-            j += 1
-            act = act[~ok & (length[act] > j)]
-        return res
-
 
 def _partition(lo: np.ndarray, hi: np.ndarray, small_bits: int) -> list[np.ndarray]:
     """Split rows by which address field is narrow, so each tree cuts where its rules are
-    small and wide rules stop being copied into every child (the EffiCuts/CutSplit idea)."""
+    small and wide rules stop being copied into every child (the EffiCuts/CutSplit idea).
+    Rows narrow in neither address go round again with a looser notion of narrow: nested
+    short prefixes on both addresses otherwise replicate into every child of every cut."""
     width = hi - lo
-    small_src = width[:, 0] < (1 << small_bits)
-    small_dst = width[:, 1] < (1 << small_bits)
-    groups = [small_src & ~small_dst, small_dst, ~small_src & ~small_dst]
-    return [np.flatnonzero(g) for g in groups if g.any()]
+    left = np.arange(lo.shape[0])
+    groups: list[np.ndarray] = []
+    for bits in (small_bits, small_bits + 8):
+        if bits >= 32:
+            break
+        w = width[left]
+        small_src = w[:, 0] < (1 << bits)
+        small_dst = w[:, 1] < (1 << bits)
+        groups += [left[small_src & ~small_dst], left[small_dst]]
+        left = left[~small_src & ~small_dst]
+    groups.append(left)
+    return [g for g in groups if g.size]
 
 
 class FirstMatch:
-    """Compiled first-match classifier: `.match(...)` gives the first matching row or -1."""
+    """Compiled first-match classifier: `.match(...)` gives the first matching row or -1.
+
+    All trees share one set of flat node arrays; a batch walks every (tree, packet) pair
+    level by level, and pairs that reach a leaf leave the walk. A leaf holds the first row
+    covering its whole box (answered without a check) and, before it, a short list of rows
+    that must be checked, as packed candidates: lo and hi - lo for 8 lanes (5 fields and 3
+    always-true pads), so one uint32 compare checks all fields and one uint64 view tests
+    all lanes."""
 
     def __init__(self, table: RuleTable, *, binth: int = 4, max_cut_bits: int = 8,
                  spfac: float = 8.0, small_bits: int = 16) -> None:
         self.table = table
         lo, hi = _stack(table)
         parts = _partition(lo, hi, small_bits)
-        self._trees = [_Tree(lo, hi, rows, binth=binth, max_cut_bits=max_cut_bits,
-                             spfac=spfac) for rows in parts]
-        self.n_nodes = sum(t.n_nodes for t in self._trees)
-        self.depth = max((t.depth for t in self._trees), default=0)
-        self.n_leaf_entries = sum(t.n_leaf_entries for t in self._trees)
+        trees = [_Tree(lo, hi, rows, binth=binth, max_cut_bits=max_cut_bits,
+                       spfac=spfac) for rows in parts]
+        self.n_nodes = sum(t.n_nodes for t in trees)
+        self.depth = max((t.depth for t in trees), default=0)
+        self.n_leaf_entries = sum(t.n_leaf_entries for t in trees)
+        self._compile(lo, hi, trees)
+
+    def _compile(self, lo: np.ndarray, hi: np.ndarray, trees: list[_Tree]) -> None:
+        nb = np.cumsum([0] + [t.n_nodes for t in trees])
+        kb = np.cumsum([0] + [t.kids.size for t in trees])
+        cat = np.concatenate
+        z = np.zeros(0, np.int64)
+        self._roots = nb[:-1].astype(np.int64)
+        self._field = cat([t.field for t in trees] or [z])
+        self._shift = cat([t.shift for t in trees] or [z])
+        self._mask = cat([t.mask for t in trees] or [z])
+        self._kidbase = cat([t.kidbase + kb[i] for i, t in enumerate(trees)] or [z])
+        self._kids = cat([t.kids + nb[i] for i, t in enumerate(trees)] or [z])
+        self._isleaf = cat([t.isleaf for t in trees] or [np.zeros(0, bool)])
+        self._leafans = cat([t.leafans for t in trees] or [z])
+        cands = [c for t in trees for c in t.leafcands]
+        self._ncand = np.array([c.size for c in cands], np.int64)
+        self._candstart = np.cumsum(self._ncand) - self._ncand
+        rows = cat(cands or [z]).astype(np.int64)
+        self._candrow = rows
+        self.max_leaf = int(self._ncand.max(initial=0))
+        pack = np.zeros((rows.size, 16), np.uint32)
+        pack[:, :5] = lo[rows]
+        pack[:, 8:13] = hi[rows] - lo[rows]
+        pack[:, 13:] = 0xFFFFFFFF
+        self._cand = pack
+        self._all_ok = np.frombuffer(np.ones(8, bool).tobytes(), np.uint64)[0]
 
     def match(self, src, dst, sport, dport, proto) -> np.ndarray:
         """Row index of the first matching row per packet, -1 when none matches."""
@@ -227,12 +244,67 @@ class FirstMatch:
         return self.match(batch["src"], batch["dst"], batch["sport"], batch["dport"],
                           batch["proto"])
 
+    def _walk(self, flat: np.ndarray, n: int) -> np.ndarray:
+        """Leaf node of every (tree, packet) pair, tree-major: pair t*n + i."""
+        ntree = self._roots.size
+        node = np.repeat(self._roots, n)
+        out = node.copy()
+        pos = np.tile(np.arange(0, 5 * n, 5, dtype=np.int64), ntree)
+        pair = None
+        isleaf, field, shift, mask = self._isleaf, self._field, self._shift, self._mask
+        kidbase, kids = self._kidbase, self._kids
+        take = np.take
+        while True:
+            done = take(isleaf, node)
+            ndone = np.count_nonzero(done)
+            if ndone:
+                if ndone == node.size:
+                    break
+                if pair is None:
+                    pair = np.arange(node.size)
+                keep = ~done
+                out[pair[done]] = node[done]
+                pair, node, pos = pair[keep], node[keep], pos[keep]
+            v = take(flat, pos + take(field, node))
+            node = take(kids, take(kidbase, node) + ((v >> take(shift, node)) &
+                                                     take(mask, node)))
+        if pair is None:
+            return node
+        out[pair] = node
+        return out
+
     def match_headers(self, hdr: np.ndarray) -> np.ndarray:
         """hdr: (n, 5) uint32 from headers(); each tree's first row, then the earliest."""
-        best = np.full(hdr.shape[0], NONE, dtype=np.int64)
-        for tree in self._trees:
-            np.minimum(best, tree.walk(hdr), out=best)
-        return np.where(best == NONE, -1, best).astype(np.int32)
+        n = hdr.shape[0]
+        ntree = self._roots.size
+        if n == 0 or ntree == 0:
+            return np.full(n, -1, np.int32)
+        flat = hdr.astype(np.int64).ravel()
+        leaf = self._walk(flat, n)
+        res = np.take(self._leafans, leaf)
+        if self.max_leaf:
+            cnt = np.take(self._ncand, leaf)
+            act = np.flatnonzero(cnt)
+            if act.size:
+                h8 = np.zeros((n, 8), np.uint32)
+                h8[:, :5] = hdr
+                start = np.take(self._candstart, leaf[act])
+                cnt = cnt[act]
+                pkt = act % n
+                all_ok = self._all_ok
+                j = 0
+                while act.size:
+                    p = start + j
+                    c = np.take(self._cand, p, axis=0)
+                    ok = (np.take(h8, pkt, axis=0) - c[:, :8]) <= c[:, 8:]
+                    ok = ok.view(np.uint64).ravel() == all_ok
+                    res[act[ok]] = np.take(self._candrow, p[ok])
+                    j += 1
+                    more = ~ok & (cnt > j)
+                    act, start, cnt, pkt = act[more], start[more], cnt[more], pkt[more]
+        if ntree > 1:
+            res = res.reshape(ntree, n).min(axis=0)
+        return np.where(res == NONE, -1, res).astype(np.int32)
 
 
 def first_match_naive(table: RuleTable, src, dst, sport, dport, proto) -> np.ndarray:
