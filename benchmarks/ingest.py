@@ -77,7 +77,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    from scapy.utils import rdpcap
+    from scapy.all import rdpcap  # loads every layer, so packets are fully dissected
 
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)

@@ -8,6 +8,8 @@ from pathlib import Path
 import flowlogs_reader
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from netemu.dataplane.packet import ACK, FIN, RST, SYN
 from netemu.errors import InputError
@@ -237,3 +239,97 @@ def test_line_numbers_across_blocks(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(flr, "CHUNK_BYTES", 50)
     err = _err(tmp_path, GOOD * 40 + GOOD.replace("ACCEPT", "MAYBE"))
     assert err.line == 41
+
+
+def test_fast_and_exact_paths_agree(tmp_path: Path, monkeypatch) -> None:
+    """The C-reader fast path and the token-by-token exact path give the same records."""
+    rng = np.random.default_rng(11)
+    lines = ["version account-id interface-id srcaddr dstaddr srcport dstport protocol "
+             "packets bytes start end action log-status instance-id tcp-flags"]
+    for i in range(3000):
+        a = ".".join(str(x) for x in rng.integers(0, 256, 4))
+        b = ".".join(str(x) for x in rng.integers(0, 256, 4))
+        if i % 97 == 5:
+            lines.append(f"5 1234 eni-{i % 7} - - - - - - - 100 160 - NODATA - -")
+        elif i % 89 == 3:
+            lines.append(f"5 1234 eni-{i % 7} 2001:db8::1 2001:db8::2 1 2 6 1 40 1 2 "
+                         "ACCEPT OK - 2")
+        else:
+            inst = "-" if i % 3 else f"i-{i:017x}"
+            flags = "-" if i % 5 == 0 else str(int(rng.integers(0, 32)))
+            lines.append(f"5 1234 eni-{i % 7} {a} {b} {rng.integers(0, 65536)} "
+                         f"{rng.integers(0, 65536)} {rng.choice([1, 6, 17])} "
+                         f"{rng.integers(1, 50)} {rng.integers(40, 9000)} {1000 + i} "
+                         f"{1060 + i} {rng.choice(['ACCEPT', 'REJECT'])} OK {inst} {flags}")
+    f = tmp_path / "mix.log"
+    f.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(flr, "CHUNK_BYTES", 20_000)
+    fast, s1 = read(f)
+    monkeypatch.setattr(flr._BlockParser, "_fast", lambda self, seg, lo, n: None)
+    exact, s2 = read(f)
+    assert s1 == s2 and s1.nodata > 0 and s1.skipped["ipv6"] > 0
+    assert np.array_equal(fast.records, exact.records)
+    assert fast.strings == exact.strings
+
+
+def test_open_trace_detects_every_format(tmp_path: Path) -> None:
+    from netemu.io.pcap_writer import write_pcap
+    from netemu.io.trace_readers import detect_format, open_trace
+
+    log = tmp_path / "x.log"
+    log.write_text(GOOD * 3)
+    it, stats = open_trace(log, batch_size=4)
+    batches = list(it)
+    assert [len(b) for b in batches] == [4, 4, 1] and stats.packets == 9
+    assert stats.records == 3
+    pcap = tmp_path / "x.bin"
+    write_pcap(pcap, records_to_packets(read(log)[0]))
+    assert detect_format(pcap) == "pcap" and detect_format(log) == "flowlogs"
+    it, stats = open_trace(pcap)
+    assert sum(len(b) for b in it) == 9 and stats.records == 9
+    it, stats = open_trace(log, format="flowlogs", fields=flr.DEFAULT_FIELDS)
+    assert sum(len(b) for b in it) == 9
+    with pytest.raises(InputError):
+        open_trace(log, format="netflow")
+    with pytest.raises(InputError):
+        open_trace(tmp_path / "missing.log")
+    tgw = VPCFLOW / "beats__custom-transit-gateway.log"
+    if tgw.exists():
+        it, stats = open_trace(tgw, fields=TGW_FIELDS)
+        assert sum(len(b) for b in it) == 1
+
+
+_BASE_LOG = ("version account-id interface-id srcaddr dstaddr srcport dstport protocol "
+             "packets bytes start end action log-status\n" + GOOD * 3 +
+             "2 1 eni-2 - - - - - - - 100 160 - NODATA\n" + GOOD).encode()
+
+
+def _outcome(path: Path, fast: bool) -> tuple:
+    with pytest.MonkeyPatch.context() as mp:
+        if not fast:
+            mp.setattr(flr._BlockParser, "_fast", lambda self, seg, lo, n: None)
+        try:
+            recs, stats = read(path)
+        except InputError as e:
+            assert e.file == str(path)
+            return ("error", str(e))
+    assert len(recs) <= stats.records
+    records_to_packets(recs)
+    return ("ok", recs.records.tobytes(), tuple(recs.strings), stats)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cut=st.integers(0, 600),
+       flips=st.lists(st.tuples(st.integers(0, 600), st.sampled_from(
+           b" \t\n-.:0123456789aAzZ\x00\xff+eni")), max_size=5))
+def test_damaged_flow_logs_raise_input_error_or_read(tmp_path_factory, cut: int,
+                                                     flips: list[tuple[int, int]]) -> None:
+    """Whatever the damage, the reader reads or raises InputError naming the file, and
+    the fast and exact parsers agree on which, and on what they read."""
+    data = bytearray(_BASE_LOG)
+    for pos, val in flips:
+        if pos < len(data):
+            data[pos] = val
+    f = tmp_path_factory.mktemp("fuzz") / "f.log"
+    f.write_bytes(bytes(data[:cut]))
+    assert _outcome(f, fast=True) == _outcome(f, fast=False)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.layers.inet import GRE, ICMP, IP, TCP, UDP, fragment
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, CookedLinux, Dot1AD, Dot1Q, Ether, Loopback
@@ -312,3 +314,41 @@ def test_wrong_magic_names_file(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         read_all(f)
     assert str(f) in str(err.value) and "magic" in str(err.value)
+
+
+def _fuzz_base() -> tuple[bytes, bytes]:
+    pkts = _crafted()
+    for i, p in enumerate(pkts):
+        p.time = 1_600_000_000 + i
+    import io
+
+    from scapy.utils import PcapWriter
+    buf = io.BytesIO()
+    w = PcapWriter(buf)
+    for p in pkts:
+        w.write(p)
+    w.flush()
+    return buf.getvalue(), _pcapng() + _pcapng(">")
+
+
+_BASES = _fuzz_base()
+
+
+@settings(max_examples=150, deadline=None)
+@given(which=st.integers(0, 1), cut=st.integers(0, 2000),
+       flips=st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)), max_size=4))
+def test_corrupt_files_raise_input_error_or_read(tmp_path_factory, which: int, cut: int,
+                                                 flips: list[tuple[int, int]]) -> None:
+    """Whatever the damage, the reader either reads or raises InputError -- never crashes."""
+    data = bytearray(_BASES[which])
+    for pos, val in flips:
+        if pos < len(data):
+            data[pos] = val
+    f = tmp_path_factory.mktemp("fuzz") / "f.cap"
+    f.write_bytes(bytes(data[:cut]) if cut < len(data) else bytes(data))
+    try:
+        batch, stats = read_all(f)
+    except InputError as e:
+        assert str(f) in str(e)
+        return
+    assert stats.packets == len(batch) <= stats.records

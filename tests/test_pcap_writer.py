@@ -110,7 +110,8 @@ batches = st.integers(1, 40).flatmap(lambda n: st.fixed_dictionaries({
 }))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cols=batches)
 def test_round_trip_random_batches(tmp_path: Path, cols: dict) -> None:
     proto = np.array(cols["proto"])

@@ -33,6 +33,7 @@ from netemu.dataplane.elements.gateways import (
 )
 from netemu.dataplane.elements.lambda_service import HyperplaneNat, LambdaService
 from netemu.dataplane.elements.router import Router
+from netemu.dataplane.grouping import flow_groups, segments
 from netemu.dataplane.packet import ACK, ICMP, IN_FLIGHT, SYN, TCP, UNPLACED
 from netemu.dataplane.reasons import CODE
 from netemu.dataplane.state import ConnTrack, SourceNat, Timeouts
@@ -40,6 +41,9 @@ from netemu.model import aws_services
 from netemu.model.resources import IGW, LAMBDA, LOCAL, NAT, NAT_ENI, PCX, VPCE
 from netemu.model.topology import Topology
 
+# what a flow's first packet decides for all of its packets
+FATE_COLUMNS = ("src", "dst", "sport", "dport", "node", "status", "reason", "at", "rule",
+                "via")
 LINK_LOCAL_SERVICES = ("169.254.169.253", "169.254.169.254", "169.254.169.123")
 MAX_HOPS = 64
 
@@ -336,9 +340,10 @@ class Dataplane:
         b["status"][lost] = UNPLACED
         b["reason"][lost] = CODE["NOT_PLACED"]
 
-    def run(self, b: np.ndarray, *, recording: bool = False) -> Runtime:
+    def run(self, b: np.ndarray, *, recording: bool = False,
+            weights: np.ndarray | None = None) -> Runtime:
         """Push a batch until every packet is delivered, dropped or unplaced."""
-        rt = Runtime(self.elements, recording=recording)
+        rt = Runtime(self.elements, recording=recording, weights=weights)
         self.place(b)
         for _ in range(MAX_HOPS):
             live = np.flatnonzero(b["status"] == IN_FLIGHT)
@@ -350,13 +355,34 @@ class Dataplane:
             cuts = np.flatnonzero(np.diff(nodes)) + 1
             for group in np.split(live, cuts):
                 element = self.elements[int(b["node"][group[0]])]
-                rt.in_count[element.index] += len(group)
+                rt.in_count[element.index] += rt.packets(group)
                 element.process(b, group, rt)
         live = np.flatnonzero(b["status"] == IN_FLIGHT)
         loop = Unmodelled("routing-loop")
         loop.index = -1
         rt.drop(b, live, loop, "ROUTING_LOOP")
         return rt
+
+    def run_flows(self, b: np.ndarray) -> Runtime:
+        """Decide per flow, account per packet: the first packet of each flow goes through
+        the elements and every packet of the flow takes its fate and its translations.
+        A flow idle for longer than the shortest tracking timeout starts a new segment,
+        decided after the earlier ones, so timeouts inside one batch still count."""
+        _, flow = flow_groups(b)
+        segment = segments(flow, b["ts"], self.settings.timeouts.udp)
+        total = Runtime(self.elements)
+        for wave in range(int(segment.max()) + 1 if len(b) else 0):
+            idx = np.flatnonzero(segment == wave) if segment.any() else np.arange(len(b))
+            first, group = flow_groups(b[idx])
+            reps = b[idx[first]]
+            weights = np.bincount(group, minlength=len(first))
+            rt = self.run(reps, weights=weights)
+            for column in FATE_COLUMNS:
+                b[column][idx] = reps[column][group]
+            total.in_count += rt.in_count
+            total.drop_count += rt.drop_count
+            total.deliver_count += rt.deliver_count
+        return total
 
     def replies(self, b: np.ndarray, delivered: np.ndarray) -> np.ndarray:
         """The answer to each delivered packet, starting where the answerer sends from."""
@@ -381,4 +407,5 @@ class Dataplane:
 
     def element_name(self, index: int) -> str:
         return self.elements[index].name if index >= 0 else "routing-loop"
+
 

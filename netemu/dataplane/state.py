@@ -1,16 +1,23 @@
 """Per-flow state over the trace's own clock: security-group connection tracking and
 source NAT (Hyperplane, NAT gateway, Lambda's own public egress).
 
-Work is per flow, not per packet: a batch's packets are grouped by flow key, each flow's
-state is looked up once, and every packet of the flow shares the answer."""
+Work is per flow, not per packet, and vectorised over the batch: the batch's packets are
+grouped by flow key with a throw-away open-addressing hash (first appearance decides the
+flow's order, as time does), the flows are looked up together in a FlowTable, and every
+packet of a flow shares its flow's answer. No Python loop runs per flow or per packet;
+only a few rounds of probing or port drawing.
+
+Expiry is by the trace's clock and is decided on lookup (an entry idle past its timeout is
+treated as gone), so when entries are physically dropped from a table never changes a
+verdict; tables are compacted now and then to keep memory bounded."""
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import numpy as np
 
+from netemu.dataplane.classify.flowtable import FlowTable
 from netemu.dataplane.packet import ICMP, SYN, TCP, UDP
 
 
@@ -22,6 +29,17 @@ class Timeouts:
     udp: float = 30.0
     other: float = 600.0
     nat_gateway: float = 350.0
+
+
+# How long a NAT mapping released by idle timeout is remembered, so that a later TCP
+# segment of the same flow is refused (G4) rather than given a new mapping.
+NAT_FORGET = 432_000.0
+
+_U32, _U16, _U8 = np.uint64(0xFFFFFFFF), np.uint64(0xFFFF), np.uint64(0xFF)
+_S16, _S32, _S40 = np.uint64(16), np.uint64(32), np.uint64(40)
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_M3 = np.uint64(0x94D049BB133111EB)
 
 
 def flow_keys(src, sport, dst, dport, proto) -> np.ndarray:
@@ -36,160 +54,451 @@ def flow_keys(src, sport, dst, dport, proto) -> np.ndarray:
     return keys
 
 
-def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unique flow keys in order of first appearance, and each packet's group."""
-    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return first[order], rank[inverse.ravel()]
+def _pack(src, dst, sport, dport, proto) -> tuple[np.ndarray, np.ndarray]:
+    """FlowTable key words (pack_keys layout, context 0), ICMP keyed by addresses only."""
+    proto = np.asarray(proto)
+    ported = proto != ICMP
+    k0 = (proto.astype(np.uint64) << _S32) | np.asarray(src).astype(np.uint64)
+    k1 = np.asarray(dst).astype(np.uint64) << _S32
+    k1 |= (np.asarray(sport).astype(np.uint64) << _S16) * ported
+    k1 |= np.asarray(dport).astype(np.uint64) * ported
+    return k0, k1
 
 
-def _key(k) -> tuple[int, int]:
-    return int(k["a"]), int(k["b"])
+def _stack(k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
+    return np.stack([k0, k1], axis=1)
+
+
+def _group(k0: np.ndarray, k1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct keys of a batch: the first packet of each (ascending, i.e. in order of
+    first appearance) and each packet's group number. A scratch open-addressing table is
+    probed by all packets together; in each round every empty cell goes to one claimant
+    and everyone whose key differs from the cell's owner probes on."""
+    n = len(k0)
+    if n == 0:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    bits = max(4, int(n).bit_length() + 1)
+    mask = (1 << bits) - 1
+    h = k0 * _M1 ^ k1 * _M2
+    h ^= h >> np.uint64(31)
+    h *= _M3
+    cell = (h >> np.uint64(64 - bits)).astype(np.intp)
+    table = np.full(1 << bits, -1, np.intp)
+    rep = np.empty(n, np.intp)
+    act = np.arange(n)
+    while act.size:
+        c = cell[act]
+        owner = table[c]
+        free = owner < 0
+        if free.any():
+            table[c[free][::-1]] = act[free][::-1]    # usually the earliest claimant wins
+            owner = table[c]
+        same = (k0[owner] == k0[act]) & (k1[owner] == k1[act])
+        rep[act[same]] = owner[same]
+        act = act[~same]
+        cell[act] = (cell[act] + 1) & mask
+    idx = np.arange(n)
+    if (rep > idx).any():                 # an owner was not its key's first packet
+        first = np.full(n, n, np.intp)
+        np.minimum.at(first, rep, idx)
+        rep = first[rep]
+    is_first = rep == idx
+    number = np.cumsum(is_first) - 1
+    return np.flatnonzero(is_first), number[rep]
+
+
+def _group_max(values: np.ndarray, group: np.ndarray, ngroups: int) -> np.ndarray:
+    out = np.full(ngroups, -np.inf)
+    np.maximum.at(out, group, values)
+    return out
+
+
+class _Table(FlowTable):
+    """FlowTable plus a bulk insert for keys known to be distinct and absent (the batch was
+    grouped and looked up already, so the second lookup and grouping of insert() would be
+    wasted work)."""
+
+    def add(self, keys: np.ndarray, ts, **values) -> np.ndarray:
+        n = len(keys)
+        new = self._allocate(n)
+        if n == 0:
+            return new
+        self._keys[new] = keys
+        self._alive[new] = True
+        self.last[new] = ts
+        for name, col in self.values.items():
+            col[new] = values.get(name, 0)
+        if (self.capacity - self._nfree) * 2 > len(self._index):
+            self._rebuild()
+        else:
+            self._place(new)
+        return new
+
+    def used(self) -> int:
+        return self.capacity - self._nfree
 
 
 class ConnTrack:
-    """S3: a flow allowed one way lets its replies through, while it is tracked."""
+    """S3: a flow allowed one way lets its replies through, while it is tracked. An entry
+    idle past its timeout (S5) is gone: its replies are refused and a new packet of the
+    flow starts it afresh (no reply seen yet)."""
 
     def __init__(self, timeouts: Timeouts | None = None) -> None:
         self.timeouts = timeouts or Timeouts()
-        self.flows: dict[tuple[int, int], list] = {}    # key -> [last seen, reply seen, proto]
+        self.table = _Table({"replied": np.bool_}, capacity=1024)
+        self.clock = -np.inf            # latest timestamp seen
+        self._compact_at = 4096
 
-    def _timeout(self, proto: int, replied: bool) -> float:
+    def _timeout(self, proto: np.ndarray, replied: np.ndarray) -> np.ndarray:
         t = self.timeouts
-        if proto == TCP:
-            return t.tcp_established
-        if proto == UDP:
-            return t.udp_stream if replied else t.udp
-        return t.other
+        return np.where(proto == TCP, t.tcp_established,
+                        np.where(proto == UDP, np.where(replied, t.udp_stream, t.udp),
+                                 t.other))
+
+    def _slot_timeout(self, slots: np.ndarray) -> np.ndarray:
+        proto = (self.table._keys[slots, 0] >> _S32) & _U8
+        return self._timeout(proto, self.table.values["replied"][slots])
+
+    def _lookup(self, b: np.ndarray, reverse: bool):
+        """Flows of the batch: first packet, packet -> flow, slot (-1 absent), latest ts,
+        and whether the found entry is still alive at the flow's first packet."""
+        src, dst, sport, dport = ((b["dst"], b["src"], b["dport"], b["sport"]) if reverse
+                                  else (b["src"], b["dst"], b["sport"], b["dport"]))
+        k0, k1 = _pack(src, dst, sport, dport, b["proto"])
+        first, group = _group(k0, k1)
+        ts = b["ts"]
+        slots = self.table.lookup(_stack(k0[first], k1[first]))
+        found = slots >= 0
+        alive = np.zeros(len(first), bool)
+        fs = slots[found]
+        alive[found] = ts[first[found]] - self.table.last[fs] <= self._slot_timeout(fs)
+        if len(ts):
+            self.clock = max(self.clock, float(ts.max()))
+        return k0, k1, first, group, slots, alive
 
     def replies(self, b: np.ndarray) -> np.ndarray:
         """Which packets answer a tracked flow (their reversed key is tracked and alive)."""
-        rev = flow_keys(b["dst"], b["dport"], b["src"], b["sport"], b["proto"])
-        first, group = _groups(rev)
-        alive = np.zeros(len(first), dtype=bool)
-        for g, i in enumerate(first):
-            entry = self.flows.get(_key(rev[i]))
-            ts = float(b["ts"][i])
-            if entry and ts - entry[0] <= self._timeout(entry[2], entry[1]):
-                entry[0], entry[1] = max(entry[0], ts), True
-                alive[g] = True
+        _, _, first, group, slots, alive = self._lookup(b, reverse=True)
+        if alive.any():
+            last = _group_max(b["ts"], group, len(first))
+            s = slots[alive]
+            np.maximum.at(self.table.last, s, last[alive])
+            self.table.values["replied"][s] = True
         return alive[group]
 
     def track(self, b: np.ndarray) -> None:
-        keys = flow_keys(b["src"], b["sport"], b["dst"], b["dport"], b["proto"])
-        first, group = _groups(keys)
-        last = np.zeros(len(first))
-        np.maximum.at(last, group, b["ts"])
-        for g, i in enumerate(first):
-            entry = self.flows.setdefault(_key(keys[i]), [0.0, False, int(b["proto"][i])])
-            entry[0] = max(entry[0], float(last[g]))
+        """Start or refresh the flows of allowed packets (last seen: their latest time)."""
+        if len(b) == 0:
+            return
+        k0, k1, first, group, slots, alive = self._lookup(b, reverse=False)
+        last = _group_max(b["ts"], group, len(first))
+        t = self.table
+        s = slots[alive]
+        t.last[s] = np.maximum(t.last[s], last[alive])
+        stale = (slots >= 0) & ~alive           # timed out: the flow starts again
+        s = slots[stale]
+        t.last[s] = last[stale]
+        t.values["replied"][s] = False
+        new = slots < 0
+        if new.any():
+            f = first[new]
+            t.add(_stack(k0[f], k1[f]), last[new])
+        if t.used() >= self._compact_at:
+            self._compact(float(b["ts"].min()))
+
+    def _compact(self, now: float) -> None:
+        """Drop entries already timed out at `now` (harmless: they read as gone anyway)."""
+        t = self.table
+        live = t.alive()
+        dead = live[now - t.last[live] > self._slot_timeout(live)]
+        if dead.size:
+            t.remove(dead)
+        self._compact_at = max(4096, 2 * t.used())
 
     def __len__(self) -> int:
-        return len(self.flows)
+        """Tracked flows still alive at the latest time seen."""
+        live = self.table.alive()
+        return int((self.clock - self.table.last[live] <= self._slot_timeout(live)).sum())
 
 
 class SourceNat:
     """Rewrites a flow's source to one address and a port of `lo`..`hi`, and translates
     the replies back. `per_destination` caps simultaneous connections to one (address,
     port, protocol) (G3); `total` caps all connections (L3); `idle` expires quiet flows
-    (G4). Ports are drawn from a seeded sequence, so runs repeat."""
+    (G4). Ports are drawn from a seeded generator, so runs repeat.
+
+    Time rules, per outbound batch (its packets are in time order): mappings idle past
+    `idle` at the batch's first timestamp are released before the batch (their ports and
+    their share of the caps free up for it). A mapping that times out later within the
+    batch is noticed at its own flow's first packet there: a TCP segment without SYN is
+    refused (`timed_out`, the gateway answers RST) and its port is released after the
+    batch; anything else takes the mapping over again. A released mapping is remembered
+    for NAT_FORGET seconds so that a later TCP segment without SYN is refused too (once:
+    the RST ends the flow), while a SYN or another protocol gets a new mapping."""
 
     def __init__(self, ip: int, *, lo: int = 1024, hi: int = 65535,
                  per_destination: int | None = None, total: int | None = None,
                  idle: float | None = None, seed: int = 0) -> None:
         self.ip, self.lo, self.hi = ip, lo, hi
         self.per_destination, self.total, self.idle = per_destination, total, idle
-        self.forward: dict[tuple[int, int], list] = {}   # flow -> [port, last seen]
-        self.reverse: dict[tuple[int, int], tuple[int, int]] = {}  # reply key -> (src, sport)
-        self.in_use: dict[tuple[int, int, int], set[int]] = {}    # destination -> ports
-        self.rng = random.Random(seed)
+        # flow -> port, live (False: released, remembered), reply-key slot, destination slot
+        self.fwd = _Table({"port": np.int32, "live": np.bool_, "rev": np.int64,
+                           "dest": np.int64})
+        # reply key (remote -> ip:port) -> flow slot holding it, -1 when free
+        self.rev = _Table({"flow": np.int64})
+        # destination (address, port, protocol) of TCP/UDP flows -> live mappings
+        self.dest = _Table({"count": np.int64})
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+        self.live = 0
+        self._sweep_at = np.inf          # no live mapping can have timed out before this
+        self._compact_at = 4096
 
-    def _expired(self, last: float, ts: float) -> bool:
-        return self.idle is not None and ts - last > self.idle
+    @property
+    def connections(self) -> int:
+        return self.live
 
-    def _release(self, key: tuple[int, int], src: int, sport: int, dst: int, dport: int,
-                 proto: int) -> None:
-        port, _ = self.forward.pop(key)
-        self.in_use[(dst, dport, proto)].discard(port)
-        self.reverse.pop(_reply_key(dst, dport, self.ip, port, proto), None)
-
-    def _allocate(self, dst: int, dport: int, proto: int) -> int | None:
-        dest = (dst, dport, proto)
-        used = self.in_use.setdefault(dest, set())
-        if self.per_destination is not None and len(used) >= self.per_destination:
-            return None
-        if self.total is not None and len(self.forward) >= self.total:
-            return None
-        if proto not in (TCP, UDP):
-            return 0                 # ICMP and others keep their "ports" (type and code)
-        span = self.hi - self.lo + 1
-        if len(used) >= span:
-            return None
-        port = self.lo + self.rng.randrange(span)     # random, as real NAT picks them
-        while port in used:
-            port = self.lo + (port - self.lo + 1) % span
-        used.add(port)
-        return port
+    # ---- outbound -------------------------------------------------------------------------
 
     def outbound(self, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """New source ports per packet, which packets got a translation, and which hit a
         flow the gateway had already timed out (a TCP packet other than SYN)."""
-        keys = flow_keys(b["src"], b["sport"], b["dst"], b["dport"], b["proto"])
-        first, group = _groups(keys)
-        ports = np.zeros(len(first), dtype=np.uint16)
-        ok = np.zeros(len(first), dtype=bool)
-        timed_out = np.zeros(len(first), dtype=bool)
-        last = np.zeros(len(first))
-        np.maximum.at(last, group, b["ts"])
-        for g, i in enumerate(first):
-            key = _key(keys[i])
-            src, sport, dst, dport, proto = (int(b[f][i]) for f in (
-                "src", "sport", "dst", "dport", "proto"))
-            ts = float(b["ts"][i])
-            entry = self.forward.get(key)
-            if entry and self._expired(entry[1], ts):
-                self._release(key, src, sport, dst, dport, proto)
-                entry = None
-                if proto == TCP and not int(b["flags"][i]) & SYN:
-                    timed_out[g] = True
-                    continue
-            if entry is None:
-                port = self._allocate(dst, dport, proto)
-                if port is None:
-                    continue
-                entry = self.forward[key] = [port, ts]
-                self.reverse[_reply_key(dst, dport, self.ip, port, proto)] = (src, sport)
-            entry[1] = max(entry[1], float(last[g]))
-            ports[g], ok[g] = entry[0], True
+        if len(b) == 0:
+            z = np.zeros(0, bool)
+            return np.zeros(0, np.uint16), z, z
+        ts, proto = b["ts"], b["proto"]
+        now = float(ts.min())
+        if self.idle is not None and now - self.idle > self._sweep_at:
+            self._sweep(now)
+        k0, k1 = _pack(b["src"], b["dst"], b["sport"], b["dport"], proto)
+        first, group = _group(k0, k1)
+        g = len(first)
+        gts = ts[first]
+        last = _group_max(ts, group, g)
+        fwd = self.fwd
+        slots = fwd.lookup(_stack(k0[first], k1[first]))
+        found = slots >= 0
+        s = np.where(found, slots, 0)
+        live = found & fwd.values["live"][s]
+        remembered = found & ~live & (gts - fwd.last[s] <= NAT_FORGET)
+        expired = (live & (gts - fwd.last[s] > self.idle) if self.idle is not None
+                   else np.zeros(g, bool))
+        segment = (proto[first] == TCP) & ((b["flags"][first] & SYN) == 0)
+        timed_out = (remembered | expired) & segment
+        ok = live & ~timed_out
+        # live mappings, and ones taken over again after timing out within the batch
+        hit = slots[ok]
+        fwd.last[hit] = np.where(expired[ok], last[ok], np.maximum(fwd.last[hit], last[ok]))
+        want = np.flatnonzero(~live & ~timed_out)
+        if want.size:
+            ok[want], slots[want] = self._open(b, first[want], k0, k1, last[want],
+                                               slots[want])
+        late = slots[expired & timed_out]
+        if late.size:                        # timed out within the batch: freed after it
+            self._release(late)
+        # the RST ends the flow: nothing left to remember of it
+        fwd.last[slots[timed_out]] = -np.inf
+        ports = np.where(ok, fwd.values["port"][np.where(ok, slots, 0)], 0).astype(np.uint16)
+        if fwd.used() >= self._compact_at:
+            self._compact(now)
         return _keep_icmp(b, "sport", ports[group]), ok[group], timed_out[group]
+
+    def _open(self, b, pkt, k0, k1, last, slots) -> tuple[np.ndarray, np.ndarray]:
+        """New mappings for flows (first packets `pkt`, in batch order) within the caps:
+        which got one, and their slots (entries already in the table keep theirs)."""
+        m = len(pkt)
+        proto = b["proto"][pkt]
+        dst, dport = b["dst"][pkt], b["dport"][pkt]
+        ported = (proto == TCP) | (proto == UDP)
+        span = self.hi - self.lo + 1
+        cap = span if self.per_destination is None else min(self.per_destination, span)
+        ok = np.ones(m, bool)
+        if self.per_destination is not None and self.per_destination <= 0:
+            ok[:] = False
+        dslot = np.full(m, -1, np.int64)
+        p = np.flatnonzero(ported)
+        if p.size:
+            d0 = (proto[p].astype(np.uint64) << _S32) | dst[p].astype(np.uint64)
+            d1 = dport[p].astype(np.uint64)
+            dfirst, dgroup = _group(d0, d1)
+            dkeys = _stack(d0[dfirst], d1[dfirst])
+            ds = self.dest.lookup(dkeys)
+            absent = ds < 0
+            if absent.any():
+                ds[absent] = self.dest.add(dkeys[absent], 0.0)
+            # rank of each attempt among the batch's attempts to its destination
+            order = np.argsort(dgroup, kind="stable")
+            starts = np.searchsorted(dgroup[order], np.arange(len(dfirst)))
+            rank = np.empty(p.size, np.int64)
+            rank[order] = np.arange(p.size) - starts[dgroup[order]]
+            room = cap - self.dest.values["count"][ds]
+            ok[p] &= rank < room[dgroup]
+            dslot[p] = ds[dgroup]
+        if self.total is not None:
+            ok &= np.cumsum(ok) <= self.total - self.live
+        fwd = self.fwd
+        slots = slots.copy()
+        add = ok & (slots < 0)
+        if add.any():
+            f = pkt[add]
+            slots[add] = fwd.add(_stack(k0[f], k1[f]), last[add])
+        s = slots[ok]
+        fwd.last[s] = last[ok]
+        fwd.values["live"][s] = True
+        fwd.values["dest"][s] = dslot[ok]
+        port = np.zeros(m, np.int64)
+        okp = np.flatnonzero(ok & ported)
+        if okp.size:
+            port[okp] = self._draw(dst[okp], dport[okp], proto[okp], slots[okp])
+            np.add.at(self.dest.values["count"], dslot[okp], 1)
+        okx = np.flatnonzero(ok & ~ported)
+        if okx.size:
+            self._claim_shared(dst[okx], dport[okx], proto[okx], slots[okx])
+        fwd.values["port"][s] = port[ok]
+        self.live += int(ok.sum())
+        if self.idle is not None and s.size:
+            self._sweep_at = min(self._sweep_at, float(last[ok].min()))
+        return ok, slots
+
+    def _reply_keys(self, remote, rport, port, proto) -> np.ndarray:
+        return _stack(*_pack(remote, np.full(len(remote), self.ip, np.uint64), rport, port,
+                             proto))
+
+    def _draw(self, dst, dport, proto, fslots) -> np.ndarray:
+        """Ports for new TCP/UDP mappings, unique per destination among live mappings,
+        drawn uniformly from lo..hi: all flows draw at once, and those whose port is taken
+        (or was drawn by an earlier flow of the round) draw again."""
+        rev = self.rev
+        span = self.hi - self.lo + 1
+        ports = np.zeros(len(dst), np.int64)
+        pending = np.arange(len(dst))
+        for _ in range(32):
+            if not pending.size:
+                break
+            cand = self.lo + self.rng.integers(0, span, size=pending.size)
+            keys = self._reply_keys(dst[pending], dport[pending], cand, proto[pending])
+            rs = rev.lookup(keys)
+            free = np.flatnonzero((rs < 0) | (rev.values["flow"][np.maximum(rs, 0)] < 0))
+            if not free.size:
+                continue
+            firsts, _ = _group(keys[free, 0], keys[free, 1])
+            win = free[firsts]
+            self._bind(keys[win], rs[win], fslots[pending[win]])
+            ports[pending[win]] = cand[win]
+            left = np.ones(pending.size, bool)
+            left[win] = False
+            pending = pending[left]
+        if pending.size:
+            ports[pending] = self._draw_exact(dst[pending], dport[pending], proto[pending],
+                                              fslots[pending])
+        return ports
+
+    def _draw_exact(self, dst, dport, proto, fslots) -> np.ndarray:
+        """Destinations nearly full: pick among their free ports exactly (rare)."""
+        rev = self.rev
+        held = rev.alive()
+        held = held[rev.values["flow"][held] >= 0]
+        k = rev.keys_of(held)
+        code = (k[:, 0] & ~_U32 | (k[:, 1] >> _S32)) ^ (((k[:, 1] >> _S16) & _U16) << _S40)
+        used_port = (k[:, 1] & _U16).astype(np.int64)
+        want = ((proto.astype(np.uint64) << _S32) | dst.astype(np.uint64)
+                ) ^ (dport.astype(np.uint64) << _S40)
+        ports = np.zeros(len(dst), np.int64)
+        for c in np.unique(want):                      # one turn per full destination
+            mine = np.flatnonzero(want == c)
+            free = np.setdiff1d(np.arange(self.lo, self.hi + 1), used_port[code == c])
+            pick = self.rng.choice(free, size=mine.size, replace=False)
+            keys = self._reply_keys(dst[mine], dport[mine], pick, proto[mine])
+            self._bind(keys, rev.lookup(keys), fslots[mine])
+            ports[mine] = pick
+        return ports
+
+    def _bind(self, keys, rs, fslots) -> None:
+        """Reply keys (distinct; rs their slots, -1 absent) now lead to flow slots."""
+        rs = rs.copy()
+        absent = rs < 0
+        if absent.any():
+            rs[absent] = self.rev.add(keys[absent], 0.0)
+        self.rev.values["flow"][rs] = fslots
+        self.fwd.values["rev"][fslots] = rs
+
+    def _claim_shared(self, dst, dport, proto, fslots) -> None:
+        """Protocols without ports share one reply key per remote address: it leads to the
+        newest mapping (the last one opened in batch order)."""
+        keys = self._reply_keys(dst, dport, np.zeros(len(dst), np.int64), proto)
+        firsts, grp = _group(keys[:, 0], keys[:, 1])
+        rs = self.rev.lookup(keys[firsts])
+        absent = rs < 0
+        if absent.any():
+            rs[absent] = self.rev.add(keys[firsts][absent], 0.0)
+        newest = np.zeros(len(firsts), np.int64)
+        np.maximum.at(newest, grp, np.arange(len(dst)))
+        self.rev.values["flow"][rs] = fslots[newest]
+        self.fwd.values["rev"][fslots] = rs[grp]
+
+    def _release(self, slots: np.ndarray) -> None:
+        """Free live mappings' ports and their share of the caps; the entries stay,
+        remembered as released."""
+        fwd, rev = self.fwd, self.rev
+        fwd.values["live"][slots] = False
+        r = fwd.values["rev"][slots]
+        mine = rev.values["flow"][r] == slots
+        rev.values["flow"][r[mine]] = -1
+        d = fwd.values["dest"][slots]
+        np.subtract.at(self.dest.values["count"], d[d >= 0], 1)
+        self.live -= len(slots)
+
+    def _sweep(self, now: float) -> None:
+        """Release every mapping idle past `idle` at `now`."""
+        fwd = self.fwd
+        held = fwd.alive()
+        held = held[fwd.values["live"][held]]
+        stale = now - fwd.last[held] > self.idle
+        if stale.any():
+            self._release(held[stale])
+        rest = fwd.last[held[~stale]]
+        self._sweep_at = float(rest.min()) if rest.size else np.inf
+
+    def _compact(self, now: float) -> None:
+        """Drop what no verdict can depend on any more: forgotten releases, free reply
+        keys, destinations without mappings."""
+        fwd, rev, dest = self.fwd, self.rev, self.dest
+        held = fwd.alive()
+        dead = held[~fwd.values["live"][held] & (now - fwd.last[held] > NAT_FORGET)]
+        if dead.size:
+            fwd.remove(dead)
+        held = rev.alive()
+        dead = held[rev.values["flow"][held] < 0]
+        if dead.size:
+            rev.remove(dead)
+        held = dest.alive()
+        dead = held[dest.values["count"][held] <= 0]
+        if dead.size:
+            dest.remove(dead)
+        self._compact_at = max(4096, 2 * fwd.used())
+
+    # ---- inbound --------------------------------------------------------------------------
 
     def inbound(self, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Original (address, port) per reply packet, and which packets matched a flow."""
-        keys = flow_keys(b["src"], b["sport"], b["dst"], b["dport"], b["proto"])
-        first, group = _groups(keys)
-        addr = np.zeros(len(first), dtype=np.uint32)
-        port = np.zeros(len(first), dtype=np.uint16)
-        ok = np.zeros(len(first), dtype=bool)
-        for g, i in enumerate(first):
-            orig = self.reverse.get(_key(keys[i]))
-            if orig is None:
-                continue
-            src, sport, dst, dport, proto = (int(b[f][i]) for f in (
-                "src", "sport", "dst", "dport", "proto"))
-            fwd = _key(flow_keys(*(np.array([v]) for v in (orig[0], orig[1], src, sport,
-                                                              proto)))[0])
-            entry = self.forward.get(fwd)
-            if entry is None or self._expired(entry[1], float(b["ts"][i])):
-                continue
-            entry[1] = max(entry[1], float(b["ts"][i]))
-            addr[g], port[g], ok[g] = orig[0], orig[1], True
+        k0, k1 = _pack(b["src"], b["dst"], b["sport"], b["dport"], b["proto"])
+        first, group = _group(k0, k1)
+        g = len(first)
+        rs = self.rev.lookup(_stack(k0[first], k1[first]))
+        f = np.where(rs >= 0, self.rev.values["flow"][np.maximum(rs, 0)], -1)
+        ok = f >= 0
+        fs = np.maximum(f, 0)
+        if self.idle is not None:
+            ok &= b["ts"][first] - self.fwd.last[fs] <= self.idle
+        addr = np.zeros(g, np.uint32)
+        port = np.zeros(g, np.uint16)
+        if ok.any():
+            last = _group_max(b["ts"], group, g)
+            hit = fs[ok]
+            np.maximum.at(self.fwd.last, hit, last[ok])
+            k = self.fwd.keys_of(hit)
+            addr[ok] = k[:, 0] & _U32
+            port[ok] = (k[:, 1] >> _S16) & _U16
         return addr[group], _keep_icmp(b, "dport", port[group]), ok[group]
-
-    @property
-    def connections(self) -> int:
-        return len(self.forward)
 
 
 def _keep_icmp(b: np.ndarray, column: str, ports: np.ndarray) -> np.ndarray:
@@ -197,11 +506,3 @@ def _keep_icmp(b: np.ndarray, column: str, ports: np.ndarray) -> np.ndarray:
     type and code)."""
     ported = (b["proto"] == TCP) | (b["proto"] == UDP)
     return np.where(ported, ports, b[column]).astype(np.uint16)
-
-
-def _reply_key(remote: int, rport: int, ip: int, port: int, proto: int) -> tuple[int, int]:
-    """Key of a reply packet: from the remote end to the translated address."""
-    k = flow_keys(np.array([remote], np.uint32), np.array([rport], np.uint16),
-                  np.array([ip], np.uint32), np.array([port], np.uint16),
-                  np.array([proto], np.uint8))
-    return _key(k[0])

@@ -1,9 +1,14 @@
 """VPC Flow Logs reader: records as columns, and their expansion into packets.
 
-Why vectorised: flow-log exports run to billions of lines. A block of lines is tokenised
-with NumPy (separator masks, token start/end offsets), each field is parsed column-wise
-(digits, dotted quads, strings through one `np.unique`), so the per-line Python cost is
-nil. Header lines (field names) may appear anywhere -- concatenated S3 objects repeat
+Why two parsers: flow-log exports run to billions of lines, so no Python runs per line.
+A block of clean lines goes through NumPy's C text reader (`np.loadtxt` into a structured
+dtype: integers natively, addresses and strings as fixed-width bytes, "-" swapped for a
+sentinel first), then addresses and strings are converted column-wise (dotted quads
+through NumPy's C number parser, strings interned by 64-bit hash). Any block the fast
+path is unsure of (tabs, blank lines, IPv6, garbled or over-long tokens) is re-parsed by
+the exact parser: NumPy tokenising (separator masks, token offsets) and per-field digit
+matrices, which names the line and field of a bad value. A test pins both to the same
+output. Header lines (field names) may appear anywhere -- concatenated S3 objects repeat
 them -- and switch the format for the lines after them; `fields=` gives the format of a
 file without a header (a header later in the file still wins).
 
@@ -38,7 +43,7 @@ CHUNK_BYTES = 4 << 20
 _PAD = 256                 # zero bytes after each block: token gathers never clip
 _SENT = b"-999999999999999999"          # stands for "-" in the fast path
 _SENT_INT = -999999999999999999
-_FAST_DTYPE = {"int": "i8", "addr": "S48", "enum": "S9", "str": "S64"}
+_FAST_DTYPE = {"int": "i8", "addr": "S48", "enum": "S24", "str": "S40"}
 
 DEFAULT_FIELDS = ("version account-id interface-id srcaddr dstaddr srcport dstport protocol "
                   "packets bytes start end action log-status").split()
@@ -55,6 +60,8 @@ STR_FIELDS = {"account-id", "interface-id", "vpc-id", "subnet-id", "instance-id"
               "tgw-src-vpc-id", "tgw-dst-vpc-id", "tgw-src-subnet-id", "tgw-dst-subnet-id",
               "tgw-src-eni", "tgw-dst-eni", "tgw-src-az-id", "tgw-dst-az-id",
               "tgw-pair-attachment-id"}
+_ENUM_WORDS = {t: np.frombuffer(t.ljust(8, b"\0"), "<u8")[0]
+               for values in ENUM_FIELDS.values() for t in values}
 KNOWN_FIELDS = INT_FIELDS | ADDR_FIELDS | set(ENUM_FIELDS) | STR_FIELDS
 OK, NODATA, SKIPDATA = 0, 1, 2
 ACCEPT, REJECT = 1, 0
@@ -131,8 +138,8 @@ class _Strings:
                                         return_inverse=True)
             inverse = inverse.reshape(-1)
         ids = np.empty(len(rep), np.int32)
-        for i, r in enumerate(rep.tolist()):
-            v = m[r].tobytes().rstrip(b"\0")
+        for i in np.argsort(rep).tolist():          # new strings in order of appearance
+            v = m[rep[i]].tobytes().rstrip(b"\0")
             got = self.index.get(v)
             if got is None:
                 got = self.index[v] = len(self.table)
@@ -172,7 +179,8 @@ def read_flow_logs(path: str | Path, *, fields: Sequence[str] | None = None,
                     pending.append(take)
                     count += len(take)
                     if count == batch_size:
-                        yield FlowRecords(np.concatenate(pending), parser.strings.table)
+                        out = pending[0] if len(pending) == 1 else np.concatenate(pending)
+                        yield FlowRecords(out, parser.strings.table)
                         pending, count = [], 0
             if not data:
                 break
@@ -246,17 +254,24 @@ class _BlockParser:
                 found.append(i)
         return sorted(found)
 
-    def _fast(self, seg: bytes, lo: int, n: int) -> np.ndarray | None:
+    def _fast(self, seg: bytes, lo: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Parse a clean segment with NumPy's C text reader; None when anything is unusual
         (tabs, signs, over-long or garbled tokens), leaving it to the exact parser."""
         if b"\t" in seg or b"+" in seg:
             return None
+        a = np.frombuffer(seg, np.uint8)
+        dash = np.flatnonzero(a == 45)
         text = seg
-        if b" -" in seg or seg.startswith(b"-") or b"\n-" in seg:     # "-" for missing
-            text = (b"\n" + seg).replace(b"\n- ", b"\n" + _SENT + b" ")
-            text = text.replace(b" - ", b" " + _SENT + b" ").replace(b" - ", b" " + _SENT + b" ")
-            text = text.replace(b" -\n", b" " + _SENT + b"\n")
-            text = text.replace(b" -\r", b" " + _SENT + b"\r")
+        if len(dash):                         # "-" tokens (missing values) -> sentinel
+            before = np.ones(len(dash), bool)
+            before[dash > 0] = a[dash[dash > 0] - 1] <= 32
+            after = a[dash + 1] <= 32         # seg ends with a newline: dash + 1 exists
+            if (before & ~after).any():
+                return None                   # a token starting with "-" ("-0", "-x")
+            solo = dash[before & after].tolist()
+            if solo:
+                cuts = zip([0] + [x + 1 for x in solo], solo + [len(seg)], strict=True)
+                text = _SENT.join([seg[x:y] for x, y in cuts])
         dt = np.dtype([(f"f{j}", _FAST_DTYPE[_kind(f)]) for j, f in enumerate(self.fields)])
         try:
             x = np.loadtxt(io.BytesIO(text), dtype=dt, delimiter=None, comments=None,
@@ -281,16 +296,21 @@ class _BlockParser:
                 m = np.ascontiguousarray(v).view(np.uint8).reshape(n, width)
                 if m[:, -1].any():
                     return None                               # token may be cut
-                missing = v == _SENT
+                missing = m[:, 0] == 45                      # "-": only the sentinel
+                if missing.any():
+                    maybe = np.flatnonzero(missing)
+                    if not (v[maybe] == _SENT).all():
+                        return None
                 if kind == "addr":
                     vals = _ipv4_fast(m, missing)
                     if vals is None:
                         return None
                 elif kind == "enum":
+                    word = np.ascontiguousarray(m[:, :8]).view("<u8").reshape(-1)
                     vals = np.full(n, -2, np.int64)
-                    for word, code in ENUM_FIELDS[fname].items():
-                        vals[v == word] = code
-                    if ((vals == -2) & ~missing).any():
+                    for text, code in ENUM_FIELDS[fname].items():
+                        vals[word == _ENUM_WORDS[text]] = code
+                    if (((vals == -2) | m[:, 8:].any(axis=1)) & ~missing).any():
                         return None
                 else:
                     vals = self.strings.ids(m)
@@ -343,7 +363,7 @@ class _BlockParser:
                 raw = _word(a, sj, lj)
                 vals = np.full(n, -2, np.int64)
                 for text, code in ENUM_FIELDS[fname].items():
-                    vals[raw == np.frombuffer(text.ljust(8, b"\0"), "<u8")[0]] = code
+                    vals[raw == _ENUM_WORDS[text]] = code
                 bad = vals == -2
             else:
                 bad = lj > _PAD
@@ -374,7 +394,8 @@ class _BlockParser:
         noaddr = ~(nodata | skipdata | ipv6) & ((recs["src"] < 0) | (recs["dst"] < 0))
         if noaddr.any():
             st.skip("missing address", int(noaddr.sum()))
-        return recs[~(nodata | skipdata | ipv6 | noaddr)]
+        drop = nodata | skipdata | ipv6 | noaddr
+        return recs[~drop] if drop.any() else recs
 
 
 def _kind(name: str) -> str:

@@ -12,6 +12,10 @@ file, keyed by (src, dst, proto, IP id), else ports 0. Out-of-order fragments th
 before their first fragment therefore get ports 0 -- as a stateless filter would see them.
 
 TCP flags keep the whole flags byte (ECE 64 and CWR 128 included), as on the wire.
+
+Errors name the file and the 1-based record number (for pcapng, the block number, since
+any block can be the one cut short). ReadStats.records counts packet records (pcapng:
+enhanced, simple and obsolete packet blocks).
 """
 
 from __future__ import annotations
@@ -217,6 +221,9 @@ def _pcapng_chunks(f: BinaryIO, name: str, stats: ReadStats) -> Iterator[np.ndar
             if off + blen > size:
                 break
             block += 1
+            if blen < {6: 32, 2: 32, 3: 16, 1: 20}.get(btype, 12):
+                raise InputError(f"block type {btype} too short ({blen} bytes)", file=name,
+                                 line=block)
             if btype in (6, 2, 3):
                 (spb if btype == 3 else epb).append(off)
                 kinds.append(btype)
@@ -227,6 +234,9 @@ def _pcapng_chunks(f: BinaryIO, name: str, stats: ReadStats) -> Iterator[np.ndar
                     epb, spb, kinds = [], [], []
                 if btype == 1:
                     ifaces.append(_idb(buf[off: off + blen], endian))
+                    if not 1 <= ifaces[-1].units <= 10**18:
+                        raise InputError("unsupported timestamp resolution", file=name,
+                                         line=block)
                 else:
                     endian, ifaces = new, []
                     unpack2 = struct.Struct(endian + "II").unpack_from

@@ -26,6 +26,7 @@ L4_LEN = {TCP: 20, UDP: 8, ICMP: 8}
 _ROW = REC_LEN + ETH_LEN + IP_LEN + 20
 _IP0 = REC_LEN + ETH_LEN               # first IP byte in a row
 _L40 = _IP0 + IP_LEN                   # first L4 byte in a row
+_SLICE = 65536                         # packets encoded per write
 
 
 def min_length(proto: np.ndarray) -> np.ndarray:
@@ -49,7 +50,9 @@ def write_pcap(path: str | Path, batches: np.ndarray | list[np.ndarray], *,
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, 1))
         for batch in parts:
-            f.write(encode_records(batch, nanosecond=nanosecond, snaplen=snaplen))
+            for i in range(0, len(batch), _SLICE):      # bounded memory per write
+                f.write(encode_records(batch[i:i + _SLICE], nanosecond=nanosecond,
+                                       snaplen=snaplen))
             count += len(batch)
     return count
 
@@ -149,7 +152,7 @@ def encode_records(batch: np.ndarray, *, nanosecond: bool = False,
     starts = np.zeros(n, np.int64)
     np.cumsum(rec[:-1], out=starts[1:])
     out = np.zeros(int(rec.sum()), np.uint8)
-    cols = np.arange(_ROW)
-    mask = cols < hdr_len[:, None]
-    out[(starts[:, None] + cols)[mask]] = rows[mask]
+    for h in np.unique(hdr_len).tolist():        # a handful of header sizes
+        g = np.flatnonzero(hdr_len == h)
+        out[starts[g, None] + np.arange(h)] = rows[g, :h]
     return out.tobytes()

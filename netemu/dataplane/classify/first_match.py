@@ -117,7 +117,18 @@ class _Tree:
             kids.extend([0] * (1 << k))
             cbits = bits.copy()
             cbits[f] = s
-            for c in range(1 << k):
+            # children no row reaches share one empty leaf (most of them, on big cuts)
+            reach = np.zeros((1 << k) + 1, np.int64)
+            np.add.at(reach, clo, 1)
+            np.add.at(reach, chi + 1, -1)
+            reached = np.cumsum(reach[:-1]) > 0
+            if not reached.all():
+                hole = int(np.argmin(reached))
+                cbase = base.copy()
+                cbase[f] = base[f] + (hole << s)
+                kids[slots: slots + (1 << k)] = [new_node(empty, cbase, cbits, depth + 1)] * \
+                    (1 << k)
+            for c in np.flatnonzero(reached).tolist():
                 cbase = base.copy()
                 cbase[f] = base[f] + (c << s)
                 crow = rows[(clo <= c) & (chi >= c)]
@@ -168,23 +179,17 @@ class _Tree:
 
 
 def _partition(lo: np.ndarray, hi: np.ndarray, small_bits: int) -> list[np.ndarray]:
-    """Split rows by which address field is narrow, so each tree cuts where its rules are
-    small and wide rules stop being copied into every child (the EffiCuts/CutSplit idea).
-    Rows narrow in neither address go round again with a looser notion of narrow: nested
-    short prefixes on both addresses otherwise replicate into every child of every cut."""
+    """Split rows by which address field is narrower, so each tree cuts where its rules
+    are small and wide rules stop being copied into every child (the EffiCuts/CutSplit
+    idea). A row goes with its narrower address when that one is under 2**small_bits
+    wide; rows wide in both (short prefixes on both sides) get a tree of their own, as
+    nested short prefixes otherwise replicate into every child of every cut."""
     width = hi - lo
-    left = np.arange(lo.shape[0])
-    groups: list[np.ndarray] = []
-    for bits in (small_bits, small_bits + 8):
-        if bits >= 32:
-            break
-        w = width[left]
-        small_src = w[:, 0] < (1 << bits)
-        small_dst = w[:, 1] < (1 << bits)
-        groups += [left[small_src & ~small_dst], left[small_dst]]
-        left = left[~small_src & ~small_dst]
-    groups.append(left)
-    return [g for g in groups if g.size]
+    lim = np.int64(1) << small_bits
+    src_narrow = (width[:, 0] < lim) & (width[:, 0] <= width[:, 1])
+    dst_narrow = (width[:, 1] < lim) & ~src_narrow
+    groups = [src_narrow, dst_narrow, ~src_narrow & ~dst_narrow]
+    return [np.flatnonzero(g) for g in groups if g.any()]
 
 
 class FirstMatch:
@@ -198,10 +203,12 @@ class FirstMatch:
     all lanes."""
 
     def __init__(self, table: RuleTable, *, binth: int = 4, max_cut_bits: int = 8,
-                 spfac: float = 8.0, small_bits: int = 16) -> None:
+                 spfac: float = 8.0, small_bits: int = 24) -> None:
         self.table = table
         lo, hi = _stack(table)
-        parts = _partition(lo, hi, small_bits)
+        # a small table is one tree: several would only add walks and build work
+        parts = _partition(lo, hi, small_bits) if len(table) > 64 else [
+            np.arange(len(table))]
         trees = [_Tree(lo, hi, rows, binth=binth, max_cut_bits=max_cut_bits,
                        spfac=spfac) for rows in parts]
         self.n_nodes = sum(t.n_nodes for t in trees)
@@ -228,11 +235,10 @@ class FirstMatch:
         rows = cat(cands or [z]).astype(np.int64)
         self._candrow = rows
         self.max_leaf = int(self._ncand.max(initial=0))
-        pack = np.zeros((rows.size, 16), np.uint32)
-        pack[:, :5] = lo[rows]
-        pack[:, 8:13] = hi[rows] - lo[rows]
-        pack[:, 13:] = 0xFFFFFFFF
-        self._cand = pack
+        self._clo = np.zeros((rows.size, 8), np.uint32)
+        self._clo[:, :5] = lo[rows]
+        self._cwidth = np.full((rows.size, 8), 0xFFFFFFFF, np.uint32)
+        self._cwidth[:, :5] = hi[rows] - lo[rows]
         self._all_ok = np.frombuffer(np.ones(8, bool).tobytes(), np.uint64)[0]
 
     def match(self, src, dst, sport, dport, proto) -> np.ndarray:
@@ -245,30 +251,31 @@ class FirstMatch:
                           batch["proto"])
 
     def _walk(self, flat: np.ndarray, n: int) -> np.ndarray:
-        """Leaf node of every (tree, packet) pair, tree-major: pair t*n + i."""
-        ntree = self._roots.size
+        """Leaf node of every (tree, packet) pair, tree-major: pair t*n + i. Leaves point
+        back at themselves, so pairs already at a leaf may walk on harmlessly; they leave
+        the batch only when that pays (boolean masks are slow, so by index with take)."""
+        take = np.take
         node = np.repeat(self._roots, n)
-        out = node.copy()
-        pos = np.tile(np.arange(0, 5 * n, 5, dtype=np.int64), ntree)
+        pos = np.tile(np.arange(0, 5 * n, 5, dtype=np.int64), self._roots.size)
+        out = None
         pair = None
         isleaf, field, shift, mask = self._isleaf, self._field, self._shift, self._mask
         kidbase, kids = self._kidbase, self._kids
-        take = np.take
-        while True:
-            done = take(isleaf, node)
-            ndone = np.count_nonzero(done)
-            if ndone:
-                if ndone == node.size:
+        for _ in range(self.depth):
+            live = np.flatnonzero(~take(isleaf, node))
+            if live.size < node.size:
+                if not live.size:
                     break
-                if pair is None:
-                    pair = np.arange(node.size)
-                keep = ~done
-                out[pair[done]] = node[done]
-                pair, node, pos = pair[keep], node[keep], pos[keep]
+                if live.size < node.size * 7 // 8:
+                    if out is None:
+                        out, pair = node, np.arange(node.size)
+                    else:
+                        out[pair] = node
+                    pair, node, pos = take(pair, live), take(node, live), take(pos, live)
             v = take(flat, pos + take(field, node))
             node = take(kids, take(kidbase, node) + ((v >> take(shift, node)) &
                                                      take(mask, node)))
-        if pair is None:
+        if out is None:
             return node
         out[pair] = node
         return out
@@ -279,29 +286,42 @@ class FirstMatch:
         ntree = self._roots.size
         if n == 0 or ntree == 0:
             return np.full(n, -1, np.int32)
-        flat = hdr.astype(np.int64).ravel()
-        leaf = self._walk(flat, n)
-        res = np.take(self._leafans, leaf)
-        if self.max_leaf:
-            cnt = np.take(self._ncand, leaf)
-            act = np.flatnonzero(cnt)
-            if act.size:
-                h8 = np.zeros((n, 8), np.uint32)
-                h8[:, :5] = hdr
-                start = np.take(self._candstart, leaf[act])
-                cnt = cnt[act]
-                pkt = act % n
-                all_ok = self._all_ok
-                j = 0
-                while act.size:
-                    p = start + j
-                    c = np.take(self._cand, p, axis=0)
-                    ok = (np.take(h8, pkt, axis=0) - c[:, :8]) <= c[:, 8:]
-                    ok = ok.view(np.uint64).ravel() == all_ok
-                    res[act[ok]] = np.take(self._candrow, p[ok])
-                    j += 1
-                    more = ~ok & (cnt > j)
-                    act, start, cnt, pkt = act[more], start[more], cnt[more], pkt[more]
+        take = np.take
+        leaf = self._walk(hdr.astype(np.int64).ravel(), n)
+        res = take(self._leafans, leaf)
+        cnt = take(self._ncand, leaf)
+        act = np.flatnonzero(cnt)
+        if act.size:
+            # a candidate is only worth checking while its row beats the best answer the
+            # packet already has (from a covering row, or a candidate already matched)
+            best = res.reshape(ntree, n).min(axis=0) if ntree > 1 else res.copy()
+            h8 = np.zeros((n, 8), np.uint32)
+            h8[:, :5] = hdr
+            p = take(self._candstart, take(leaf, act))
+            cnt = take(cnt, act)
+            pkt = act % n if ntree > 1 else act
+            candrow, clo, cwidth, all_ok = self._candrow, self._clo, self._cwidth, self._all_ok
+            j = 0
+            while act.size:
+                if j:
+                    sel = np.flatnonzero(take(candrow, p) < take(best, pkt))
+                    if sel.size < act.size:
+                        act, p, cnt, pkt = take(act, sel), take(p, sel), take(cnt, sel), \
+                            take(pkt, sel)
+                        if not act.size:
+                            break
+                h = take(h8, pkt, axis=0)
+                np.subtract(h, take(clo, p, axis=0), out=h)
+                ok = (h <= take(cwidth, p, axis=0)).view(np.uint64).ravel() == all_ok
+                hit = np.flatnonzero(ok)
+                if hit.size:
+                    row = take(candrow, take(p, hit))
+                    res[take(act, hit)] = row
+                    best[take(pkt, hit)] = row
+                j += 1
+                sel = np.flatnonzero(~ok & (cnt > j))
+                act, p, cnt, pkt = take(act, sel), take(p, sel) + 1, take(cnt, sel), \
+                    take(pkt, sel)
         if ntree > 1:
             res = res.reshape(ntree, n).min(axis=0)
         return np.where(res == NONE, -1, res).astype(np.int32)

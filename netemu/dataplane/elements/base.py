@@ -65,12 +65,16 @@ class Runtime:
     elements: list[Element]
     recording: bool = False
     hops: list[Hop] = field(default_factory=list)
+    weights: np.ndarray | None = None    # packets each row stands for (one row per flow)
 
     def __post_init__(self) -> None:
         n = len(self.elements)
         self.in_count = np.zeros(n, dtype=np.int64)
         self.drop_count = np.zeros(n, dtype=np.int64)
         self.deliver_count = np.zeros(n, dtype=np.int64)
+
+    def packets(self, idx: np.ndarray) -> int:
+        return int(self.weights[idx].sum()) if self.weights is not None else len(idx)
 
     def forward(self, b: np.ndarray, idx: np.ndarray, here: Element, to,
                 *, via=None, decision: str = "forward", rule=None) -> None:
@@ -108,7 +112,7 @@ class Runtime:
         b["reason"][idx] = CODE[reason]
         b["at"][idx] = here.index
         b["rule"][idx] = -1 if rule is None else rule
-        self.drop_count[here.index] += len(idx)
+        self.drop_count[here.index] += self.packets(idx)
         if self.recording:
             rules = np.broadcast_to(np.asarray(-1 if rule is None else rule), idx.shape)
             for i, r in zip(idx, rules, strict=True):
@@ -121,7 +125,7 @@ class Runtime:
             return
         b["status"][idx] = DELIVERED
         b["at"][idx] = here.index
-        self.deliver_count[here.index] += len(idx)
+        self.deliver_count[here.index] += self.packets(idx)
         if self.recording:
             for i in idx:
                 self.hops.append(Hop(int(i), here.name, here.kind, here.resource, "deliver"))

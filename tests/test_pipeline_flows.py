@@ -1,0 +1,73 @@
+"""Deciding per flow gives every packet the fate it gets when decided one by one."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import TOPOLOGIES
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import netemu
+from netemu.dataplane.grouping import flow_groups, segments
+from netemu.dataplane.packet import ACK, SYN, from_columns
+from netemu.dataplane.pipeline import FATE_COLUMNS, Dataplane
+
+TOPO = netemu.load(TOPOLOGIES / "lambda-nat-internet.yaml")
+ENVS = [int(e.ip) for e in TOPO.environments.values()]
+DSTS = [int(TOPO.hosts["api.example.com"].ip), int(TOPO.vpcs["app"].resolver_ip),
+        0x0A000A63, 0x34D80010]   # an internet host, the resolver, a private hole, S3
+
+
+@st.composite
+def batches(draw):
+    n = draw(st.integers(1, 40))
+    ints = st.integers
+    gaps = draw(st.lists(st.sampled_from([0.0, 0.5, 20.0, 400.0]), min_size=n, max_size=n))
+    return from_columns(
+        ts=np.cumsum(gaps),
+        src=draw(st.lists(st.sampled_from(ENVS), min_size=n, max_size=n)),
+        dst=draw(st.lists(st.sampled_from(DSTS), min_size=n, max_size=n)),
+        sport=draw(st.lists(ints(40000, 40003), min_size=n, max_size=n)),
+        dport=draw(st.lists(st.sampled_from([443, 53, 0]), min_size=n, max_size=n)),
+        proto=draw(st.lists(st.sampled_from([6, 17, 1, 47]), min_size=n, max_size=n)),
+        flags=draw(st.lists(st.sampled_from([SYN, ACK]), min_size=n, max_size=n)))
+
+
+@settings(max_examples=50, deadline=None, derandomize=True)
+@given(batches())
+def test_per_flow_equals_per_packet(b):
+    one_by_one = b.copy()
+    dp = Dataplane(TOPO)
+    for i in range(len(one_by_one)):       # the oracle: each packet alone, in time order
+        row = one_by_one[i:i + 1].copy()
+        dp.run(row)
+        one_by_one[i] = row[0]
+    flows = b.copy()
+    Dataplane(TOPO).run_flows(flows)
+    for column in FATE_COLUMNS:
+        if column != "via":
+            assert (flows[column] == one_by_one[column]).all(), column
+
+
+def test_flow_groups_in_order_of_first_appearance():
+    b = from_columns(src=[1, 2, 1, 3, 2], dst=5, sport=[10, 10, 10, 10, 11], dport=80,
+                     proto=6)
+    first, group = flow_groups(b)
+    assert list(first) == [0, 1, 3, 4] and list(group) == [0, 1, 0, 2, 3]
+
+
+def test_segments_split_flows_at_long_silences():
+    group = np.array([0, 1, 0, 0, 1, 0])
+    ts = np.array([0.0, 1.0, 10.0, 100.0, 2.0, 101.0])
+    assert list(segments(group, ts, 30.0)) == [0, 0, 0, 1, 0, 1]
+
+
+def test_counters_account_per_packet():
+    env = TOPO.environments["orders/private-a"]
+    b = from_columns(src=int(env.ip), dst=DSTS[0], sport=np.repeat([1, 2, 3], 4), dport=443,
+                     proto=6, flags=SYN)
+    dp = Dataplane(TOPO)
+    rt = dp.run_flows(b)
+    sink = dp.slots[("sink", "internet")]
+    assert rt.deliver_count[sink] == 12
+    assert rt.in_count[dp.slots[("lambda", "")]] == 12
