@@ -52,14 +52,14 @@ def test_per_flow_equals_per_packet(b):
 def test_flow_groups_in_order_of_first_appearance():
     b = from_columns(src=[1, 2, 1, 3, 2], dst=5, sport=[10, 10, 10, 10, 11], dport=80,
                      proto=6)
-    first, group = flow_groups(b)
-    assert list(first) == [0, 1, 3, 4] and list(group) == [0, 1, 0, 2, 3]
+    flows = flow_groups(b)
+    assert list(flows.first) == [0, 1, 3, 4] and list(flows.group) == [0, 1, 0, 2, 3]
 
 
 def test_segments_split_flows_at_long_silences():
-    group = np.array([0, 1, 0, 0, 1, 0])
-    ts = np.array([0.0, 1.0, 10.0, 100.0, 2.0, 101.0])
-    assert list(segments(group, ts, 30.0)) == [0, 0, 0, 1, 0, 1]
+    b = from_columns(src=[1, 2, 1, 1, 2, 1], dst=5, sport=10, dport=80, proto=6,
+                     ts=[0.0, 1.0, 10.0, 100.0, 2.0, 101.0])
+    assert list(segments(flow_groups(b), b["ts"], 30.0)) == [0, 0, 0, 1, 0, 1]
 
 
 def test_counters_account_per_packet():

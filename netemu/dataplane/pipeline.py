@@ -350,7 +350,9 @@ class Dataplane:
             if len(live) == 0:
                 return rt
             nodes = b["node"][live]
-            order = np.argsort(nodes, kind="stable")
+            # a stable sort of small integers is a radix sort: linear time
+            order = np.argsort(nodes.astype(np.int16) if len(self.elements) < 2**15 else nodes,
+                               kind="stable")
             live, nodes = live[order], nodes[order]
             cuts = np.flatnonzero(np.diff(nodes)) + 1
             for group in np.split(live, cuts):
@@ -368,17 +370,24 @@ class Dataplane:
         the elements and every packet of the flow takes its fate and its translations.
         A flow idle for longer than the shortest tracking timeout starts a new segment,
         decided after the earlier ones, so timeouts inside one batch still count."""
-        _, flow = flow_groups(b)
-        segment = segments(flow, b["ts"], self.settings.timeouts.udp)
+        flows = flow_groups(b)
+        segment = segments(flows, b["ts"], self.settings.timeouts.udp)
         total = Runtime(self.elements)
-        for wave in range(int(segment.max()) + 1 if len(b) else 0):
-            idx = np.flatnonzero(segment == wave) if segment.any() else np.arange(len(b))
-            first, group = flow_groups(b[idx])
-            reps = b[idx[first]]
-            weights = np.bincount(group, minlength=len(first))
+        waves = int(segment.max()) + 1 if len(b) else 0
+        for wave in range(waves):
+            if waves > 1:
+                idx = np.flatnonzero(segment == wave)
+                part = flow_groups(b[idx])
+            else:
+                idx, part = None, flows
+            reps = (b if idx is None else b[idx])[part.first]
+            weights = np.bincount(part.group, minlength=len(part))
             rt = self.run(reps, weights=weights)
             for column in FATE_COLUMNS:
-                b[column][idx] = reps[column][group]
+                if idx is None:
+                    b[column] = reps[column][part.group]
+                else:
+                    b[column][idx] = reps[column][part.group]
             total.in_count += rt.in_count
             total.drop_count += rt.drop_count
             total.deliver_count += rt.deliver_count

@@ -57,16 +57,22 @@ def flow_keys(src, sport, dst, dport, proto) -> np.ndarray:
 def _pack(src, dst, sport, dport, proto) -> tuple[np.ndarray, np.ndarray]:
     """FlowTable key words (pack_keys layout, context 0), ICMP keyed by addresses only."""
     proto = np.asarray(proto)
-    ported = proto != ICMP
-    k0 = (proto.astype(np.uint64) << _S32) | np.asarray(src).astype(np.uint64)
-    k1 = np.asarray(dst).astype(np.uint64) << _S32
-    k1 |= (np.asarray(sport).astype(np.uint64) << _S16) * ported
-    k1 |= np.asarray(dport).astype(np.uint64) * ported
+    k0 = np.asarray(proto, np.uint64) << _S32
+    k0 |= np.asarray(src, np.uint64)
+    k1 = np.asarray(dst, np.uint64) << _S32
+    k1 |= np.asarray(sport, np.uint64) << _S16
+    k1 |= np.asarray(dport, np.uint64)
+    icmp = proto == ICMP
+    if icmp.any():
+        k1[icmp] &= ~_U32
     return k0, k1
 
 
 def _stack(k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
     return np.stack([k0, k1], axis=1)
+
+
+_scratch: dict[int, np.ndarray] = {}    # grouping tables by size, kept empty (all -1)
 
 
 def _group(k0: np.ndarray, k1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,29 +85,41 @@ def _group(k0: np.ndarray, k1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, np.intp), np.zeros(0, np.intp)
     bits = max(4, int(n).bit_length() + 1)
     mask = (1 << bits) - 1
-    h = k0 * _M1 ^ k1 * _M2
-    h ^= h >> np.uint64(31)
-    h *= _M3
-    cell = (h >> np.uint64(64 - bits)).astype(np.intp)
-    table = np.full(1 << bits, -1, np.intp)
+    h = k0 * _M1
+    h ^= k1
+    h *= _M2
+    h >>= np.uint64(64 - bits)
+    cell = h.astype(np.intp)
+    table = _scratch.pop(bits, None)
+    if table is None:
+        table = np.full(1 << bits, -1, np.intp)
     rep = np.empty(n, np.intp)
     act = np.arange(n)
-    while act.size:
-        c = cell[act]
+    c = cell
+    claimed = []
+    while True:
         owner = table[c]
         free = owner < 0
         if free.any():
-            table[c[free][::-1]] = act[free][::-1]    # usually the earliest claimant wins
+            cf = c[free]
+            table[cf] = act[free]             # one claimant per cell wins
+            claimed.append(cf)
             owner = table[c]
-        same = (k0[owner] == k0[act]) & (k1[owner] == k1[act])
+        same = k0[owner] == k0[act]
+        same &= k1[owner] == k1[act]
         rep[act[same]] = owner[same]
+        if same.all():
+            break
         act = act[~same]
-        cell[act] = (cell[act] + 1) & mask
+        c = (cell[act] + 1) & mask
+        cell[act] = c
+    for cf in claimed:
+        table[cf] = -1
+    _scratch[bits] = table
     idx = np.arange(n)
-    if (rep > idx).any():                 # an owner was not its key's first packet
-        first = np.full(n, n, np.intp)
-        np.minimum.at(first, rep, idx)
-        rep = first[rep]
+    first = np.full(n, n, np.intp)
+    np.minimum.at(first, rep, idx)            # the earliest packet stands for its key
+    rep = first[rep]
     is_first = rep == idx
     number = np.cumsum(is_first) - 1
     return np.flatnonzero(is_first), number[rep]
@@ -111,6 +129,11 @@ def _group_max(values: np.ndarray, group: np.ndarray, ngroups: int) -> np.ndarra
     out = np.full(ngroups, -np.inf)
     np.maximum.at(out, group, values)
     return out
+
+
+def _columns(b: np.ndarray, *names: str) -> list[np.ndarray]:
+    """Contiguous copies of batch columns (strided field views are slow to gather)."""
+    return [np.ascontiguousarray(b[name]) for name in names]
 
 
 class _Table(FlowTable):
@@ -166,7 +189,7 @@ class ConnTrack:
                                   else (b["src"], b["dst"], b["sport"], b["dport"]))
         k0, k1 = _pack(src, dst, sport, dport, b["proto"])
         first, group = _group(k0, k1)
-        ts = b["ts"]
+        ts = np.ascontiguousarray(b["ts"])
         slots = self.table.lookup(_stack(k0[first], k1[first]))
         found = slots >= 0
         alive = np.zeros(len(first), bool)
@@ -174,13 +197,13 @@ class ConnTrack:
         alive[found] = ts[first[found]] - self.table.last[fs] <= self._slot_timeout(fs)
         if len(ts):
             self.clock = max(self.clock, float(ts.max()))
-        return k0, k1, first, group, slots, alive
+        return k0, k1, ts, first, group, slots, alive
 
     def replies(self, b: np.ndarray) -> np.ndarray:
         """Which packets answer a tracked flow (their reversed key is tracked and alive)."""
-        _, _, first, group, slots, alive = self._lookup(b, reverse=True)
+        _, _, ts, first, group, slots, alive = self._lookup(b, reverse=True)
         if alive.any():
-            last = _group_max(b["ts"], group, len(first))
+            last = _group_max(ts, group, len(first))
             s = slots[alive]
             np.maximum.at(self.table.last, s, last[alive])
             self.table.values["replied"][s] = True
@@ -190,8 +213,8 @@ class ConnTrack:
         """Start or refresh the flows of allowed packets (last seen: their latest time)."""
         if len(b) == 0:
             return
-        k0, k1, first, group, slots, alive = self._lookup(b, reverse=False)
-        last = _group_max(b["ts"], group, len(first))
+        k0, k1, ts, first, group, slots, alive = self._lookup(b, reverse=False)
+        last = _group_max(ts, group, len(first))
         t = self.table
         s = slots[alive]
         t.last[s] = np.maximum(t.last[s], last[alive])
@@ -204,7 +227,7 @@ class ConnTrack:
             f = first[new]
             t.add(_stack(k0[f], k1[f]), last[new])
         if t.used() >= self._compact_at:
-            self._compact(float(b["ts"].min()))
+            self._compact(float(ts.min()))
 
     def _compact(self, now: float) -> None:
         """Drop entries already timed out at `now` (harmless: they read as gone anyway)."""
@@ -265,7 +288,7 @@ class SourceNat:
         if len(b) == 0:
             z = np.zeros(0, bool)
             return np.zeros(0, np.uint16), z, z
-        ts, proto = b["ts"], b["proto"]
+        ts, proto = _columns(b, "ts", "proto")
         now = float(ts.min())
         if self.idle is not None and now - self.idle > self._sweep_at:
             self._sweep(now)
@@ -483,16 +506,17 @@ class SourceNat:
         k0, k1 = _pack(b["src"], b["dst"], b["sport"], b["dport"], b["proto"])
         first, group = _group(k0, k1)
         g = len(first)
+        ts = np.ascontiguousarray(b["ts"])
         rs = self.rev.lookup(_stack(k0[first], k1[first]))
         f = np.where(rs >= 0, self.rev.values["flow"][np.maximum(rs, 0)], -1)
         ok = f >= 0
         fs = np.maximum(f, 0)
         if self.idle is not None:
-            ok &= b["ts"][first] - self.fwd.last[fs] <= self.idle
+            ok &= ts[first] - self.fwd.last[fs] <= self.idle
         addr = np.zeros(g, np.uint32)
         port = np.zeros(g, np.uint16)
         if ok.any():
-            last = _group_max(b["ts"], group, g)
+            last = _group_max(ts, group, g)
             hit = fs[ok]
             np.maximum.at(self.fwd.last, hit, last[ok])
             k = self.fwd.keys_of(hit)

@@ -23,7 +23,9 @@ flow id (its 1-based line number in the file). A missing `packets` counts as 1, 
 what AWS saw (SYN 2, SYN-ACK 18, FIN 1, RST 4 -- AWS reports no plain ACK), so the first
 packet gets SYN (SYN|ACK for SYN-ACK) when present, the last FIN|ACK and/or RST when
 present, every other packet ACK; a one-packet record gets both. Without `tcp-flags`,
-TCP packets carry ACK: a mid-connection view. Output is sorted by time (stable).
+TCP packets carry ACK: a mid-connection view. ICMP records carry no type or code (AWS
+logs ports 0 0), so their packets read as type 0 code 0. Output is sorted by time
+(stable); `iter_packets` expands in slices of `batch_size` packets.
 """
 
 from __future__ import annotations
