@@ -13,6 +13,7 @@ Results go to benchmarks/results/ingest.json.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -112,6 +113,9 @@ def main() -> None:
         n_expanded = sum(len(b) for b in iter_packets(read_flow_logs(log)))
 
     result = {
+        "command": "python -m benchmarks.ingest " + " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),   # other work on the box
         "pcap": {
             "packets": args.packets, "file_bytes": pcap_size(args.packets, pkts),
             "netemu_seconds": round(t_ours, 4), "netemu_packets_per_s": round(ours),

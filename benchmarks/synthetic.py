@@ -67,7 +67,7 @@ def packets(topo: netemu.Topology, n: int, per_flow: int, seed: int = 0, t0: flo
     """n packets of n / per_flow TCP flows from the function's environments, interleaved
     in time order; flow numbers start at flow0 so a stream can continue."""
     rng = np.random.default_rng(seed)
-    flows = max(n // per_flow, 1)
+    flows = -(-n // per_flow)
     flow = np.repeat(np.arange(flows), per_flow)[:n]
     rng.shuffle(flow)
     flow = flow + flow0

@@ -68,6 +68,35 @@ def _rule_body(draw, peers: list[str], *, acl: bool) -> str:
     return body + " {dir} " + draw(st.sampled_from(peers))
 
 
+def _random_acl(draw, peers: list[str], word: str) -> list[str]:
+    numbers = draw(st.lists(st.sampled_from([1, 10, 50, 99, 100, 101, 110, 200, 32766]),
+                            unique=True, max_size=5))
+    return [f"{num} {draw(st.sampled_from(['allow', 'allow', 'allow', 'deny']))} "
+            + _rule_body(draw, peers, acl=True).format(dir=word) for num in numbers]
+
+
+def _classic_acl(draw, word: str) -> list[str]:
+    """Service ports allowed, ephemeral ports maybe (N6), maybe a deny in front: the
+    shape that drops replies."""
+    out = []
+    if draw(st.integers(0, 3)) == 0:
+        out.append(f"50 deny {draw(st.sampled_from(['tcp 22', 'all', 'udp all']))} {word} "
+                   + draw(st.sampled_from(["203.0.113.0/24", "198.51.100.20/32",
+                                           "10.0.1.0/24"])))
+    services = draw(st.lists(st.sampled_from(["tcp 443", "tcp 5432", "udp 53", "tcp 22",
+                                              "icmp", "icmp type 8", "icmp type 0"]),
+                             min_size=1, max_size=3, unique=True))
+    for i, svc in enumerate(services):
+        peer = draw(st.sampled_from(["0.0.0.0/0", "0.0.0.0/0", "10.0.0.0/16"]))
+        out.append(f"{100 + 10 * i} allow {svc} {word} {peer}")
+    if draw(st.booleans()):
+        proto = draw(st.sampled_from(["tcp", "udp"]))
+        ports = draw(st.sampled_from(["1024-65535", "32768-65535", "49152-65535",
+                                      "32768-61000", "1025-65535"]))
+        out.append(f"200 allow {proto} {ports} {word} 0.0.0.0/0")
+    return out
+
+
 @st.composite
 def topologies(draw) -> dict:
     n_sub = draw(st.integers(1, 3))
@@ -133,28 +162,24 @@ def topologies(draw) -> dict:
         for direction, word in (("ingress", "from"), ("egress", "to")):
             if direction == "egress" and draw(st.booleans()):
                 continue                    # S4: default outbound all
-            n = draw(st.integers(0, 3))
+            n = draw(st.sampled_from([0, 1, 1, 2, 2, 3, 3]))
             body[direction] = [_rule_body(draw, sg_peers, acl=False).format(dir=word)
                                for _ in range(n)]
         security_groups[g] = body
 
     network_acls = {}
-    for a in range(draw(st.integers(0, 2))):
+    for a in range(draw(st.sampled_from([0, 1, 1, 1, 2, 2]))):
         body = {}
+        classic = draw(st.booleans())
         for direction, word in (("inbound", "from"), ("outbound", "to")):
-            numbers = draw(st.lists(st.sampled_from(
-                [1, 10, 50, 99, 100, 101, 110, 200, 32766]), unique=True, max_size=5))
-            entries = []
-            for num in numbers:
-                verb = draw(st.sampled_from(["allow", "allow", "allow", "deny"]))
-                entries.append(f"{num} {verb} " +
-                               _rule_body(draw, acl_peers, acl=True).format(dir=word))
+            entries = (_classic_acl(draw, word) if classic
+                       else _random_acl(draw, acl_peers, word))
             if draw(st.integers(0, 4)) == 0:
                 entries.append(f"* deny all {word} 0.0.0.0/0")
             body[direction] = entries
         network_acls[f"acl{a}"] = body
     for s in subnets:
-        if network_acls and draw(st.booleans()):
+        if network_acls and draw(st.integers(0, 3)):
             subnet_body[s]["acl"] = draw(st.sampled_from(sorted(network_acls)))
 
     for h in hosts.values():
@@ -197,7 +222,9 @@ def flows(draw, doc: dict, topo) -> Flow:
         kinds.append("internet-nat")
     kind = draw(st.sampled_from(kinds))
     proto = draw(st.sampled_from([TCP, TCP, UDP, ICMP]))
-    port = draw(st.sampled_from([443, 443, 53, 5432, *PORTS]) | st.integers(0, 65535))
+    # mostly the service ports the rules name, so that flows get past the first rules
+    port = draw(st.sampled_from([443] * 8 + [5432, 53, 22] * 3 + PORTS)
+                | st.integers(0, 65535))
     sport = draw(st.sampled_from(SPORTS) | st.integers(1024, 65535))
     subnet = draw(st.sampled_from(fn["subnets"]))
     host = draw(st.sampled_from(sorted(hosts)))
@@ -288,7 +315,25 @@ def test_trace_matches_reference(data, doc):
         # An internet client answered from another address (the reply of an inbound
         # connection leaving through a NAT gateway): see test_reply_via_nat_is_no_answer.
         assume(not ref.reply_source_changed)
+        if _known_sg_has_no_rules(topo, got, ref, j):
+            continue        # see test_sg_with_only_memberless_references_has_rules
         assert got == ref.key(), _explain(text, flow, got, ref, j)
+
+
+def _known_sg_has_no_rules(topo, got: tuple, ref: RefResult, j: dict) -> bool:
+    """netemu says SG_HAS_NO_RULES where the groups do have rules, all of them naming
+    groups no ENI carries (so no address matches): the reference says
+    ENI_SG_RULES_MISMATCH. Only that exact difference is let through."""
+    if not (got[2] == "SG_HAS_NO_RULES" and ref.reason == "ENI_SG_RULES_MISMATCH"
+            and got[:2] == ref.key()[:2] and got[3] == ref.dropped_at):
+        return False
+    drop = next(h for h in reversed(j["hops"]) if h["decision"] == "drop")
+    eni = topo.enis[drop["element"].split(":", 1)[1]]
+    egress = drop["kind"] == "eni-egress"
+    rules = [r for g in eni.security_groups for r in (
+        topo.security_groups[g].egress if egress else topo.security_groups[g].ingress)]
+    carried = {g for e in topo.enis.values() for g in e.security_groups}
+    return bool(rules) and all(r.peer_kind == "sg" and r.peer not in carried for r in rules)
 
 
 # ---- pinned cases --------------------------------------------------------------------------
@@ -403,3 +448,27 @@ def test_reply_via_nat_is_no_answer(base):
     got, ref, j = both(base, flow)
     assert ref.reply_source_changed
     assert got[1] != "delivered", _explain(BASE, flow, got, ref, j)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "netemu reports SG_HAS_NO_RULES for a group whose only rule references a security "
+    "group no ENI carries: the compiled table is empty, so EniIn/EniOut take 'no matcher' "
+    "for 'no rules' (elements/eni.py, pipeline.py _build_enis)"))
+def test_sg_with_only_memberless_references_has_rules():
+    text = """
+vpc: v
+cidr: 10.0.0.0/16
+subnets:
+  a: {cidr: 10.0.1.0/24}
+security_groups:
+  db: {ingress: ["tcp 5432 from sg:app"]}
+  app: {}
+hosts:
+  db-1: {subnet: a, ip: 10.0.1.10, security_groups: [db]}
+  client: {subnet: a, ip: 10.0.1.11}
+"""
+    topo = load_text(text, "memberless.yaml")
+    flow = Flow("host", "client", IP("10.0.1.10"), TCP, 5432)
+    got, ref, j = both(topo, flow)
+    assert ref.key() == ("dropped", None, "ENI_SG_RULES_MISMATCH", "db")
+    assert got == ref.key(), _explain(text, flow, got, ref, j)
