@@ -352,3 +352,13 @@ def test_corrupt_files_raise_input_error_or_read(tmp_path_factory, which: int, c
         assert str(f) in str(e)
         return
     assert stats.packets == len(batch) <= stats.records
+
+
+def test_missing_file_and_eager_magic_check(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as err:
+        read_pcap(tmp_path / "nope.pcap")
+    assert "nope.pcap" in str(err.value)
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"\0" * 64)
+    with pytest.raises(InputError):
+        read_pcap(bad)                   # refused before any batch is asked for

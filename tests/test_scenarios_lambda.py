@@ -50,7 +50,8 @@ def test_L3_execution_environment_traffic_is_natted_onto_the_eni(network):
     out = flow(topo, "lambda:orders", "db-1.abc.us-east-1.rds.amazonaws.com", port=5432)
     assert out["verdict"] == out["reply_verdict"] == "delivered"
     hp = [h for h in out["hops"] if h["kind"] == "hyperplane-nat"]
-    assert hp[0]["translation"].startswith("source 169.254.76.")
+    env = topo.environments["orders/private-a"]
+    assert hp[0]["translation"].startswith(f"source {env.ip}:40000 -> ")
     assert f"-> {eni.private_ip}:" in hp[0]["translation"]
     assert hp[1]["direction"] == "reply" and "destination" in hp[1]["translation"]
 

@@ -142,6 +142,18 @@ def _leg(dp: Dataplane, b: np.ndarray, hops: list[Hop], direction: str, proto: i
                rule=(last.rule or None) if last else None, steps=steps, packet=packet)
 
 
+def _check_answer(reply: Leg, b0, r) -> None:
+    """A reply answers the request only if it comes from where the request was sent."""
+    ported = int(b0["proto"]) in (TCP, UDP)
+    if reply.verdict != "delivered" or (r["src"] == b0["dst"] and (
+            not ported or r["sport"] == b0["dport"])):
+        return
+    culprit = next((s for s in reply.steps if s.translation.startswith("source")), None)
+    reply.verdict, reply.delivered_to = "dropped", None
+    reply.reason = "REPLY_SOURCE_CHANGED"
+    reply.dropped_at = culprit.resource if culprit else None
+
+
 def packet_for(src: Endpoint, dst: Endpoint, proto: int, port: int, sport: int) -> np.ndarray:
     if proto == ICMP:
         sport, port = 8, 0     # echo request: type 8, code 0
@@ -160,6 +172,7 @@ def run_trace(topo: Topology, src: Endpoint, dst: Endpoint, proto: int, port: in
         r = dp.replies(b, np.array([0]))
         rt = dp.run(r, recording=True)
         reply = _leg(dp, r, rt.hops, "reply", proto)
+        _check_answer(reply, b0=packet_for(src, dst, proto, port, sport)[0], r=r[0])
     return TraceResult(src, dst, proto, port, b["sport"][0] if proto != ICMP else 0,
                        request, reply)
 

@@ -171,13 +171,10 @@ class Dataplane:
         self._add(("internet", ""), Internet(public_owner, lambda_ip, s[("lambda", "")],
                                              self.aws_ranges, s[("sink", "internet")],
                                              s[("sink", "aws")]))
-        envs = sorted(topo.environments.values(), key=lambda e: e.id)
-        self.env_by_ip = {int(e.ip): e for e in envs}
         self._add(("lambda", ""), LambdaService(
-            np.array([int(e.ip) for e in envs], dtype=np.uint32),
-            np.array([s[("hp", e.eni)] if e.eni and ("hp", e.eni) in s else -1
-                      for e in envs], dtype=np.int64) if envs else np.zeros(0, np.int64),
-            np.array([e.subnet is not None for e in envs], dtype=bool),
+            int(aws_services.LAMBDA_SERVICE_CIDR.network_address),
+            aws_services.ENVS_PER_FUNCTION, self._hyperplane_table(),
+            np.array([topo.functions[f].in_vpc for f in topo.function_order], dtype=bool),
             SourceNat(lambda_ip, seed=st.seed), s[("internet", "")],
             [c for v in topo.vpcs.values() for c in v.cidrs]))
         self._build_enis()
@@ -185,6 +182,18 @@ class Dataplane:
         self._build_gateways()
         assert all(e is not None for e in self.elements), "an element slot was left empty"
         assert n_eni == len(self.eni_out)
+
+    def _hyperplane_table(self) -> np.ndarray:
+        """Per function, the Hyperplane element of each subnet (-1: no ENI there; -2 pads)."""
+        topo = self.topo
+        width = max([len(f.subnets) for f in topo.functions.values()] + [1])
+        table = np.full((len(topo.functions), width), -2, dtype=np.int64)
+        for i, name in enumerate(topo.function_order):
+            fn = topo.functions[name]
+            for j, sn in enumerate(fn.subnets):
+                eni = topo.hyperplane_eni(sn, fn.security_groups)
+                table[i, j] = self.slots[("hp", eni.id)] if eni else -1
+        return table
 
     def _public_pairs(self, vpc: str | None) -> _PublicMap:
         topo = self.topo
@@ -321,8 +330,8 @@ class Dataplane:
         todo = np.flatnonzero(b["node"] < 0)
         src, dst = b["src"][todo], b["dst"][todo]
         node = np.full(len(todo), -1, dtype=np.int64)
-        env_ips = np.array(sorted(self.env_by_ip), dtype=np.uint32)
-        node[np.isin(src, env_ips)] = self.slots[("lambda", "")]
+        lambda_service = self.elements[self.slots[("lambda", "")]]
+        node[lambda_service._env(src) >= 0] = lambda_service.index
         eni = self.eni_anywhere(src)
         free = node < 0
         node[free & (eni >= 0)] = self.eni_out[eni[free & (eni >= 0)]]

@@ -25,6 +25,7 @@ CODES: tuple[str, ...] = (
     "LAMBDA_NOT_IN_VPC",                     # L1: a function without VPC config sees no VPC
     "LAMBDA_ENI_CONNECTION_LIMIT",           # L3: 65,000 connections per Hyperplane ENI
     "LAMBDA_ENI_MISSING",                    # the function has no Hyperplane ENI in that subnet
+    "REPLY_SOURCE_CHANGED",                  # the answer comes from another address or port
     "ROUTING_LOOP",                          # the packet crossed too many hops
     "NOT_PLACED",                            # no element owns the packet's source address
 )
@@ -57,6 +58,9 @@ EXPLAIN = {
     "LAMBDA_NOT_IN_VPC": "a function without VPC configuration reaches nothing private",
     "LAMBDA_ENI_CONNECTION_LIMIT": "the Hyperplane ENI carries 65,000 connections at most",
     "LAMBDA_ENI_MISSING": "the function has no Hyperplane ENI for this subnet",
+    "REPLY_SOURCE_CHANGED": "the reply reaches the client from another address or port than "
+                            "the one it called (asymmetric path through a NAT), so it answers "
+                            "nothing",
     "ROUTING_LOOP": "the packet crossed too many hops",
     "NOT_PLACED": "no element of the topology owns the packet's source address",
 }

@@ -421,7 +421,7 @@ class SourceNat:
         held = rev.alive()
         held = held[rev.values["flow"][held] >= 0]
         k = rev.keys_of(held)
-        code = (k[:, 0] & ~_U32 | (k[:, 1] >> _S32)) ^ (((k[:, 1] >> _S16) & _U16) << _S40)
+        code = k[:, 0] ^ (((k[:, 1] >> _S16) & _U16) << _S40)     # remote, its port, proto
         used_port = (k[:, 1] & _U16).astype(np.int64)
         want = ((proto.astype(np.uint64) << _S32) | dst.astype(np.uint64)
                 ) ^ (dport.astype(np.uint64) << _S40)

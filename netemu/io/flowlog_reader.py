@@ -153,12 +153,23 @@ class _Strings:
 def read_flow_logs(path: str | Path, *, fields: Sequence[str] | None = None,
                    batch_size: int = DEFAULT_BATCH,
                    stats: ReadStats | None = None) -> Iterator[FlowRecords]:
-    """Yield FlowRecords batches (at most `batch_size` records) from a flow-log file."""
+    """FlowRecords batches (at most `batch_size` records) from a flow-log file.
+
+    `fields` and the file's readability are checked now; lines are parsed as the
+    iterator is consumed."""
     stats = stats if stats is not None else ReadStats()
     name = str(path)
     if fields is not None:
         _check_fields(list(fields), name, None)
+    try:
+        open(path, "rb").close()
+    except OSError as e:
+        raise InputError(f"cannot read flow log: {e.strerror}", file=name) from None
     parser = _BlockParser(name, list(fields) if fields else list(DEFAULT_FIELDS), stats)
+    return _read(path, parser, batch_size)
+
+
+def _read(path: str | Path, parser: _BlockParser, batch_size: int) -> Iterator[FlowRecords]:
     pending: list[np.ndarray] = []
     count = 0
     with open(path, "rb") as f:

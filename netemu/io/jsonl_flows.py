@@ -65,8 +65,17 @@ def _flow(line: bytes, lineno: int) -> tuple:
 
 def read_jsonl_flows(path: str | Path, batch_size: int = DEFAULT_BATCH,
                      stats: ReadStats | None = None) -> Iterator[np.ndarray]:
-    """Yield PacketBatches (at most `batch_size` packets) expanded from a JSON-lines file."""
+    """PacketBatches (at most `batch_size` packets) expanded from a JSON-lines file; the
+    file's readability is checked now, lines are parsed as the iterator is consumed."""
     stats = stats if stats is not None else ReadStats()
+    try:
+        open(path, "rb").close()
+    except OSError as e:
+        raise InputError(f"cannot read flows: {e.strerror}", file=str(path)) from None
+    return _read(path, batch_size, stats)
+
+
+def _read(path: str | Path, batch_size: int, stats: ReadStats) -> Iterator[np.ndarray]:
     rows: list[tuple] = []
     name = str(path)
     with open(path, "rb") as f:

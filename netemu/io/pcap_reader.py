@@ -76,19 +76,27 @@ class ReadStats:
 
 def read_pcap(path: str | Path, batch_size: int = DEFAULT_BATCH,
               stats: ReadStats | None = None) -> Iterator[np.ndarray]:
-    """Yield PacketBatches of at most `batch_size` packets from a pcap or pcapng file."""
+    """PacketBatches of at most `batch_size` packets from a pcap or pcapng file.
+
+    The file's magic is checked now (a wrong file fails before any batch is asked for);
+    records are read as the iterator is consumed."""
     stats = stats if stats is not None else ReadStats()
     name = str(path)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise InputError(f"cannot read capture: {e.strerror}", file=name) from None
+    if magic not in PCAP_MAGICS and magic != PCAPNG_MAGIC:
+        raise InputError(f"not a pcap or pcapng file (magic {magic.hex() or 'empty'})",
+                         file=name)
+    return _read(path, name, magic == PCAPNG_MAGIC, batch_size, stats)
+
+
+def _read(path: str | Path, name: str, ng: bool, batch_size: int,
+          stats: ReadStats) -> Iterator[np.ndarray]:
     with open(path, "rb") as f:
-        magic = f.read(4)
-        f.seek(0)
-        if magic in PCAP_MAGICS:
-            chunks = _classic_chunks(f, name, stats)
-        elif magic == PCAPNG_MAGIC:
-            chunks = _pcapng_chunks(f, name, stats)
-        else:
-            raise InputError(f"not a pcap or pcapng file (magic {magic.hex() or 'empty'})",
-                             file=name)
+        chunks = _pcapng_chunks(f, name, stats) if ng else _classic_chunks(f, name, stats)
         yield from _rebatch(chunks, batch_size, stats)
 
 

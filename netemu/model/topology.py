@@ -275,17 +275,36 @@ class Topology:
 
     # ---- Lambda execution environments ---------------------------------------------
     def _make_environments(self) -> None:
-        """One execution environment per function and subnet, each NATed onto the
-        Hyperplane ENI of its (subnet, security-group set) (L2, L3)."""
-        base = aws_services.LAMBDA_SERVICE_CIDR.network_address + 10
-        n = 0
-        for fn in sorted(self.functions.values(), key=lambda f: f.id):
-            for subnet in fn.subnets or (None,):
-                eni = (self.hyperplane_eni(subnet, fn.security_groups) if subnet else None)
-                env_id = f"{fn.id}/{subnet}" if subnet else f"{fn.id}/env"
-                self.environments[env_id] = ExecutionEnvironment(
-                    env_id, fn.id, base + n, eni.id if eni else None, subnet)
-                n += 1
+        """The first environment in each of a function's subnets, by name (`orders/private-a`);
+        `environment()` gives any other."""
+        most = aws_services.LAMBDA_SERVICE_CIDR.num_addresses // aws_services.ENVS_PER_FUNCTION
+        if len(self.functions) > most:
+            raise InputError(f"{len(self.functions)} functions: netemu emulates at most {most}")
+        for fn in self.function_order:
+            for k in range(max(len(self.functions[fn].subnets), 1)):
+                env = self.environment(fn, k)
+                self.environments[env.id] = env
+
+    @property
+    def function_order(self) -> list[str]:
+        return sorted(self.functions)
+
+    def environment(self, function: str, k: int) -> ExecutionEnvironment:
+        """Execution environment k of a function (L10: each concurrent invocation has its
+        own), in its subnets round-robin, NATed onto the Hyperplane ENI of its (subnet,
+        security-group set) (L2, L3)."""
+        if not 0 <= k < aws_services.ENVS_PER_FUNCTION:
+            raise InputError(f"environment {k}: a function has at most "
+                             f"{aws_services.ENVS_PER_FUNCTION} here", resource=function)
+        fn = self.functions[function]
+        i = self.function_order.index(function)
+        ip = aws_services.LAMBDA_SERVICE_CIDR.network_address + (
+            i * aws_services.ENVS_PER_FUNCTION + k)
+        subnet = fn.subnets[k % len(fn.subnets)] if fn.subnets else None
+        eni = self.hyperplane_eni(subnet, fn.security_groups) if subnet else None
+        name = (subnet or "env") if k < max(len(fn.subnets), 1) else str(k)
+        return ExecutionEnvironment(f"{fn.id}/{name}", fn.id, ip, eni.id if eni else None,
+                                    subnet)
 
     def hyperplane_eni(self, subnet: str, sgs: Iterable[str]) -> Eni | None:
         want = frozenset(sgs)

@@ -24,6 +24,9 @@ class _SgElement(Element):
         self.groups = groups
         # None: no security groups apply (a NAT gateway's ENI, G5)
         self.sg, self.matcher = sg if sg is not None else (None, None)
+        # SG_HAS_NO_RULES is about the rules written, not about rows compiled: a rule whose
+        # referenced group has no members compiles to nothing but is still a rule
+        self.has_rules = self.sg is not None and len(self.sg.rules) > 0
         self.conntrack = conntrack
         self.next = next_element
 
@@ -47,7 +50,7 @@ class _SgElement(Element):
             rule[new] = np.where(rows >= 0, self.sg.table.rule[np.maximum(rows, 0)], -1)
         allowed = reply | (rule >= 0)
         if (~allowed).any():
-            reason = "ENI_SG_RULES_MISMATCH" if self.matcher is not None else "SG_HAS_NO_RULES"
+            reason = "ENI_SG_RULES_MISMATCH" if self.has_rules else "SG_HAS_NO_RULES"
             rt.drop(b, idx[~allowed], self, reason)
         new_ok = allowed & ~reply
         if new_ok.any():

@@ -15,22 +15,29 @@ class LambdaService(Element):
     without VPC configuration leaves through Lambda's own NAT to the internet (L1)."""
     kind = "lambda-service"
 
-    def __init__(self, env_ips: np.ndarray, env_next: np.ndarray, env_in_vpc: np.ndarray,
-                 public_nat: SourceNat, internet: int, vpc_cidrs: list) -> None:
+    def __init__(self, base: int, per_function: int, hyperplane: np.ndarray,
+                 in_vpc: np.ndarray, public_nat: SourceNat, internet: int,
+                 vpc_cidrs: list) -> None:
         super().__init__("lambda-service-vpc")
-        order = np.argsort(env_ips)
-        self.env_ips = env_ips[order]
-        self.env_next = env_next[order]       # Hyperplane element, -1 when none
-        self.env_in_vpc = env_in_vpc[order]
+        self.base, self.per_function = base, per_function
+        # per function: the Hyperplane element of each of its subnets (-1 padded), how
+        # many subnets it has, and whether it has VPC configuration at all
+        self.hyperplane = hyperplane
+        self.n_subnets = np.maximum((hyperplane != -2).sum(axis=1), 1)
+        self.in_vpc = in_vpc
         self.public_nat = public_nat
         self.internet = internet
         self.unreachable = list(PRIVATE_NETS) + list(vpc_cidrs)
 
+    def _function(self, ips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Function index (-1 when the address is no environment's) and environment number."""
+        off = ips.astype(np.int64) - self.base
+        fn = off // self.per_function
+        fn = np.where((off >= 0) & (fn < len(self.in_vpc)), fn, -1)
+        return fn, off % self.per_function
+
     def _env(self, ips: np.ndarray) -> np.ndarray:
-        pos = np.minimum(np.searchsorted(self.env_ips, ips), max(len(self.env_ips) - 1, 0))
-        if len(self.env_ips) == 0:
-            return np.full(len(ips), -1)
-        return np.where(self.env_ips[pos] == ips, pos, -1)
+        return self._function(ips)[0]
 
     def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
         back = b["dst"][idx] == self.public_nat.ip
@@ -44,11 +51,11 @@ class LambdaService(Element):
         to_env = self._env(b["dst"][idx]) >= 0
         rt.deliver(b, idx[to_env], self)
         idx = idx[~to_env]
-        env = self._env(b["src"][idx])
-        rt.drop(b, idx[env < 0], self, "NOT_PLACED")
-        idx, env = idx[env >= 0], env[env >= 0]
-        in_vpc = self.env_in_vpc[env]
-        nxt = self.env_next[env]
+        fn, k = self._function(b["src"][idx])
+        rt.drop(b, idx[fn < 0], self, "NOT_PLACED")
+        idx, fn, k = idx[fn >= 0], fn[fn >= 0], k[fn >= 0]
+        in_vpc = self.in_vpc[fn]
+        nxt = self.hyperplane[fn, k % self.n_subnets[fn]] if len(fn) else fn
         rt.drop(b, idx[in_vpc & (nxt < 0)], self, "LAMBDA_ENI_MISSING")
         hp = in_vpc & (nxt >= 0)
         rt.forward(b, idx[hp], self, nxt[hp])
