@@ -101,6 +101,103 @@ def show_trace(r: TraceResult) -> None:
 
 
 @app.command()
+def replay(
+    topology: Topo,
+    traces: Annotated[list[Path], typer.Argument(help="pcap/pcapng, VPC Flow Logs or JSON "
+                                                 "lines of flows, replayed in order.")],
+    fmt: Annotated[str | None, typer.Option("--format", help="pcap, flowlogs or jsonl "
+                                            "(default: told by the file).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for verdicts.jsonl, flowlogs/, "
+                                             "captures and summary.json.")] = None,
+    capture: Annotated[list[str] | None, typer.Option(
+        help="Write a pcap of what this ENI, NAT gateway, host or internet gateway saw "
+             "(repeatable).")] = None,
+    map_: Annotated[list[str] | None, typer.Option(
+        "--map", help="CIDR=SOURCE: packets from CIDR enter as sent by SOURCE "
+                      "(lambda:NAME, eni:ID, instance:ID). Repeatable.")] = None,
+    flowlog_fields: Annotated[str | None, typer.Option(
+        help="Fields of flow logs without a header line, space-separated.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json.")] = False,
+) -> None:
+    """Replay traces through the topology: verdicts per flow, emulated flow logs per ENI,
+    per-hop captures and a summary."""
+    from netemu.apps.replay import replay as run_replay
+
+    try:
+        topo = load(topology)
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+        with _progress(quiet or as_json) as advance:
+            summary = run_replay(topo, traces, out, format=fmt,
+                                 fields=flowlog_fields.split() if flowlog_fields else None,
+                                 mappings=map_ or (), captures=capture or (),
+                                 progress=advance)
+    except InputError as exc:
+        fail(exc)
+    except OSError as exc:
+        fail(InputError(f"cannot write: {exc.strerror}", file=exc.filename))
+    if as_json:
+        sys.stdout.write(json.dumps(summary.to_json(), indent=2) + "\n")
+    elif not quiet:
+        show_summary(summary, out)
+
+
+class _progress:
+    """A Rich progress line for replays that last over a second; nothing for short ones."""
+
+    def __init__(self, disabled: bool) -> None:
+        import time
+        self.disabled, self.clock, self.packets, self.bar = disabled, time.monotonic, 0, None
+
+    def __enter__(self):
+        self.start = self.clock()
+        return self.advance
+
+    def advance(self, n: int) -> None:
+        self.packets += n
+        if self.disabled:
+            return
+        if self.bar is None and self.clock() - self.start > 1.0:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            self.bar = Progress(SpinnerColumn(), TextColumn("replaying {task.fields[n]:,} "
+                                                            "packets"), TimeElapsedColumn(),
+                                console=err, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("replay", n=0, total=None)
+        if self.bar is not None:
+            self.bar.update(self.task, n=self.packets)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def show_summary(summary, out: Path | None) -> None:
+    s = summary.to_json()
+    table = Table(title="replay")
+    for col in ("records", "packets", "flows", "accepted", "rejected", "unplaced"):
+        table.add_column(col, justify="right")
+    table.add_row(*(f"{s[c]:,}" for c in ("records", "packets", "flows", "accepted",
+                                          "rejected", "unplaced")))
+    console.print(table)
+    if s["skipped"]:
+        console.print("skipped: " + ", ".join(f"{k} {v:,}" for k, v in s["skipped"].items()))
+    if s["rejected_by"]:
+        drops = Table(title="rejected by")
+        for col in ("resource", "rule", "reason", "packets"):
+            drops.add_column(col, justify="right" if col == "packets" else "left")
+        for d in s["rejected_by"][:15]:
+            drops.add_row(d["resource"], d["rule"], d["reason"], f"{d['packets']:,}")
+        console.print(drops)
+    if s["delivered_to"]:
+        console.print("delivered to: " + ", ".join(
+            f"{k} {v:,}" for k, v in s["delivered_to"].items()))
+    if out is not None:
+        console.print(f"wrote {out}/verdicts.jsonl, {out}/flowlogs/, {out}/summary.json")
+
+
+@app.command()
 def show(topology: Topo) -> None:
     """Load a topology and list what it holds, what was synthesised and what is not
     modelled."""

@@ -17,7 +17,7 @@ from netemu.dataplane.classify.any_match import AnyMatch
 from netemu.dataplane.classify.first_match import FirstMatch
 from netemu.dataplane.compile_rules import compile_acl, compile_sg
 from netemu.dataplane.elements.acl import AclIn, AclOut
-from netemu.dataplane.elements.base import Element, Runtime
+from netemu.dataplane.elements.base import Element, Observation, Runtime
 from netemu.dataplane.elements.eni import EniIn, EniOut
 from netemu.dataplane.elements.gateways import (
     AmazonProvided,
@@ -33,7 +33,7 @@ from netemu.dataplane.elements.gateways import (
 )
 from netemu.dataplane.elements.lambda_service import HyperplaneNat, LambdaService
 from netemu.dataplane.elements.router import Router
-from netemu.dataplane.grouping import flow_groups, segments
+from netemu.dataplane.grouping import Flows, flow_groups, segments
 from netemu.dataplane.packet import ACK, ICMP, IN_FLIGHT, SYN, TCP, UNPLACED
 from netemu.dataplane.reasons import CODE
 from netemu.dataplane.state import ConnTrack, SourceNat, Timeouts
@@ -68,6 +68,8 @@ class Dataplane:
         self.eni_ids = sorted(topo.enis)
         self.eni_index = {e: i for i, e in enumerate(self.eni_ids)}
         self._index_addresses()
+        # observation points: every ENI (same index), then every internet gateway
+        self.points = self.eni_ids + sorted(topo.internet_gateways)
         self.slots: dict[tuple[str, str], int] = {}
         self._reserve()
         self.elements: list[Element] = [None] * len(self.slots)  # type: ignore[list-item]
@@ -162,6 +164,7 @@ class Dataplane:
             + [int(v.resolver_ip) for v in topo.vpcs.values() if v.enable_dns_support],
             dtype=np.uint32)
         self._add(("amazon", ""), AmazonProvided(self.service_addresses, self))
+        self.elements[s[("amazon", "")]].reply_from = s[("amazon", "")]   # answers itself
         public_owner = {}
         for g, igw in topo.internet_gateways.items():
             for pub in self._public_pairs(igw.vpc).public:
@@ -172,7 +175,7 @@ class Dataplane:
                                              self.aws_ranges, s[("sink", "internet")],
                                              s[("sink", "aws")]))
         self._add(("lambda", ""), LambdaService(
-            int(aws_services.LAMBDA_SERVICE_CIDR.network_address),
+            int(aws_services.LAMBDA_ENV_BASE),
             aws_services.ENVS_PER_FUNCTION, self._hyperplane_table(),
             np.array([topo.functions[f].in_vpc for f in topo.function_order], dtype=bool),
             SourceNat(lambda_ip, seed=st.seed), s[("internet", "")],
@@ -231,6 +234,9 @@ class Dataplane:
                                          exempt=self.service_addresses,
                                          exempt_sink=s[("amazon", "")]))
             self._add(("in", e), EniIn(e, sub, eni.security_groups, sg_in, track, owner))
+            self.elements[s[("in", e)]].point = self.elements[s[("out", e)]].point = i
+        self.eni_of_element = np.full(len(s), -1, dtype=np.int64)
+        self.eni_of_element[self.eni_in] = np.arange(len(self.eni_ids))
 
     def _owner_of(self, eni, i: int) -> int:
         """The element behind an interface: Hyperplane NAT, NAT gateway or a sink."""
@@ -272,9 +278,9 @@ class Dataplane:
                 if egress:
                     self._add(("acl-out", x), AclOut(x, sn.acl, acl, matcher, i,
                                                      acl_in_of_subnet=self.acl_in,
-                                                     elem_subnet=self.elem_subnet))
+                                                     elem_subnet=self.elem_subnet, net=self))
                 else:
-                    self._add(("acl-in", x), AclIn(x, sn.acl, acl, matcher, i))
+                    self._add(("acl-in", x), AclIn(x, sn.acl, acl, matcher, i, net=self))
 
     def _route_target(self, r) -> int:
         s, topo = self.slots, self.topo
@@ -301,11 +307,13 @@ class Dataplane:
                     int(nat.private_ip), per_destination=self.settings
                     .nat_connections_per_destination, idle=self.settings.timeouts.nat_gateway,
                     seed=self.settings.seed + 7919 * (i + 1)),
-                self.vpc_index[vpc], s[("router", nat.subnet)], self.vpc_ranges[vpc]))
+                self.vpc_index[vpc], s[("router", nat.subnet)], self.vpc_ranges[vpc],
+                self.eni_index[nat.eni]))
         for g, igw in sorted(topo.internet_gateways.items()):
             pairs = self._public_pairs(igw.vpc)
-            self._add(("igw-out", g), InternetGatewayOut(g, pairs, s[("internet", "")]))
-            self._add(("igw-in", g), InternetGatewayIn(g, pairs, self))
+            point = self.points.index(g)
+            self._add(("igw-out", g), InternetGatewayOut(g, pairs, s[("internet", "")], point))
+            self._add(("igw-in", g), InternetGatewayIn(g, pairs, self, point))
         for ep_id, ep in sorted(topo.endpoints.items()):
             short = aws_services.service_short_name(ep.service)
             ranges = (list(topo.prefix_lists[ep.prefix_list].cidrs) if ep.prefix_list else [])
@@ -349,10 +357,10 @@ class Dataplane:
         b["status"][lost] = UNPLACED
         b["reason"][lost] = CODE["NOT_PLACED"]
 
-    def run(self, b: np.ndarray, *, recording: bool = False,
+    def run(self, b: np.ndarray, *, recording: bool = False, observing: bool = False,
             weights: np.ndarray | None = None) -> Runtime:
         """Push a batch until every packet is delivered, dropped or unplaced."""
-        rt = Runtime(self.elements, recording=recording, weights=weights)
+        rt = Runtime(self.elements, recording=recording, weights=weights, observing=observing)
         self.place(b)
         for _ in range(MAX_HOPS):
             live = np.flatnonzero(b["status"] == IN_FLIGHT)
@@ -374,14 +382,14 @@ class Dataplane:
         rt.drop(b, live, loop, "ROUTING_LOOP")
         return rt
 
-    def run_flows(self, b: np.ndarray) -> Runtime:
+    def run_flows(self, b: np.ndarray, *, observing: bool = False) -> Runtime:
         """Decide per flow, account per packet: the first packet of each flow goes through
         the elements and every packet of the flow takes its fate and its translations.
         A flow idle for longer than the shortest tracking timeout starts a new segment,
         decided after the earlier ones, so timeouts inside one batch still count."""
         flows = flow_groups(b)
         segment = segments(flows, b["ts"], self.settings.timeouts.udp)
-        total = Runtime(self.elements)
+        total = Runtime(self.elements, observing=observing)
         waves = int(segment.max()) + 1 if len(b) else 0
         for wave in range(waves):
             if waves > 1:
@@ -391,12 +399,16 @@ class Dataplane:
                 idx, part = None, flows
             reps = (b if idx is None else b[idx])[part.first]
             weights = np.bincount(part.group, minlength=len(part))
-            rt = self.run(reps, weights=weights)
+            rt = self.run(reps, weights=weights, observing=observing)
             for column in FATE_COLUMNS:
                 if idx is None:
                     b[column] = reps[column][part.group]
                 else:
                     b[column][idx] = reps[column][part.group]
+            if observing:
+                members = part.order if idx is None else idx[part.order]
+                total.observations += [_per_packet(o, b, members, part, weights)
+                                       for o in rt.observations]
             total.in_count += rt.in_count
             total.drop_count += rt.drop_count
             total.deliver_count += rt.deliver_count
@@ -427,3 +439,17 @@ class Dataplane:
         return self.elements[index].name if index >= 0 else "routing-loop"
 
 
+def _per_packet(o: Observation, b: np.ndarray, members: np.ndarray, flows: Flows,
+                weights: np.ndarray) -> Observation:
+    """An observation of flows' first packets made one of every packet of those flows:
+    the point saw each packet with its flow's addresses and ports, and with its own time,
+    flags and length. `members` lists the packets sorted by flow (flows.order)."""
+    run_start = np.empty(len(flows), dtype=np.int64)       # flow -> where its run begins
+    run_start[flows.group[flows.order][flows.start]] = np.flatnonzero(flows.start)
+    count = weights[o.rows]
+    offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    rows = members[np.repeat(run_start[o.rows], count) + offset]
+    header = np.repeat(o.header, count)
+    for column in ("ts", "flags", "length"):
+        header[column] = b[column][rows]
+    return Observation(rows, np.repeat(o.point, count), np.repeat(o.accept, count), header)

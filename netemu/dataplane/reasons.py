@@ -26,6 +26,7 @@ CODES: tuple[str, ...] = (
     "LAMBDA_ENI_CONNECTION_LIMIT",           # L3: 65,000 connections per Hyperplane ENI
     "LAMBDA_ENI_MISSING",                    # the function has no Hyperplane ENI in that subnet
     "REPLY_SOURCE_CHANGED",                  # the answer comes from another address or port
+    "REQUEST_DROPPED",                       # replay: a reply whose request never arrived
     "ROUTING_LOOP",                          # the packet crossed too many hops
     "NOT_PLACED",                            # no element owns the packet's source address
 )
@@ -61,6 +62,7 @@ EXPLAIN = {
     "REPLY_SOURCE_CHANGED": "the reply reaches the client from another address or port than "
                             "the one it called (asymmetric path through a NAT), so it answers "
                             "nothing",
+    "REQUEST_DROPPED": "the connection's request was dropped, so nothing would answer it",
     "ROUTING_LOOP": "the packet crossed too many hops",
     "NOT_PLACED": "no element of the topology owns the packet's source address",
 }

@@ -27,9 +27,10 @@ _INTERFACE_SERVICES = ("secretsmanager", "sqs", "sns", "kms", "ssm", "sts", "log
 
 # Lambda service VPC (L1): execution environments sit here, invisible to customers;
 # functions without VPC configuration leave to the internet from this public range.
-# Function i's k-th environment has address base + i * ENVS_PER_FUNCTION + k (k from 0),
+# Function i's k-th environment is LAMBDA_ENV_BASE + i * ENVS_PER_FUNCTION + k (k from 0),
 # spread round-robin over the function's subnets; the range stays clear of 169.254.169.x.
 LAMBDA_SERVICE_CIDR = ipaddress.IPv4Network("169.254.0.0/17")
+LAMBDA_ENV_BASE = LAMBDA_SERVICE_CIDR.network_address + 1
 ENVS_PER_FUNCTION = 1024
 LAMBDA_PUBLIC_EGRESS = ipaddress.IPv4Network("3.208.0.0/24")
 

@@ -277,7 +277,8 @@ class Topology:
     def _make_environments(self) -> None:
         """The first environment in each of a function's subnets, by name (`orders/private-a`);
         `environment()` gives any other."""
-        most = aws_services.LAMBDA_SERVICE_CIDR.num_addresses // aws_services.ENVS_PER_FUNCTION
+        most = (aws_services.LAMBDA_SERVICE_CIDR.num_addresses - 1) // \
+            aws_services.ENVS_PER_FUNCTION
         if len(self.functions) > most:
             raise InputError(f"{len(self.functions)} functions: netemu emulates at most {most}")
         for fn in self.function_order:
@@ -298,8 +299,7 @@ class Topology:
                              f"{aws_services.ENVS_PER_FUNCTION} here", resource=function)
         fn = self.functions[function]
         i = self.function_order.index(function)
-        ip = aws_services.LAMBDA_SERVICE_CIDR.network_address + (
-            i * aws_services.ENVS_PER_FUNCTION + k)
+        ip = aws_services.LAMBDA_ENV_BASE + i * aws_services.ENVS_PER_FUNCTION + k
         subnet = fn.subnets[k % len(fn.subnets)] if fn.subnets else None
         eni = self.hyperplane_eni(subnet, fn.security_groups) if subnet else None
         name = (subnet or "env") if k < max(len(fn.subnets), 1) else str(k)

@@ -35,8 +35,13 @@ class _AclElement(Element):
         rows = self.matcher.match(p["src"], p["dst"], p["sport"], p["dport"], p["proto"])
         rule = np.where(rows >= 0, self.acl.table.rule[np.maximum(rows, 0)], -1)
         ok = self.allow[rule]
+        if rt.observing and not ok.all():    # F: the ENI on this side logs the REJECT
+            rt.observe(b, idx[~ok], self.eni_point(b, idx[~ok]), False)
         rt.drop(b, idx[~ok], self, "SUBNET_ACL_RESTRICTION", rule[~ok])
         return idx[ok], rule[ok]
+
+    def eni_point(self, b: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
 
 class AclOut(_AclElement):
@@ -44,10 +49,15 @@ class AclOut(_AclElement):
     next hop sits in another subnet."""
     kind = "acl-outbound"
 
-    def __init__(self, *args, acl_in_of_subnet: np.ndarray, elem_subnet: np.ndarray) -> None:
+    def __init__(self, *args, acl_in_of_subnet: np.ndarray, elem_subnet: np.ndarray,
+                 net) -> None:
         super().__init__(*args)
         self.acl_in_of_subnet = acl_in_of_subnet
         self.elem_subnet = elem_subnet
+        self.net = net
+
+    def eni_point(self, b: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return self.net.eni_anywhere(b["src"][idx])      # the interface it left from
 
     def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
         ok, rule = self.check(b, idx, rt)
@@ -61,6 +71,13 @@ class AclOut(_AclElement):
 class AclIn(_AclElement):
     """Entering the subnet: on to the element the packet is bound for."""
     kind = "acl-inbound"
+
+    def __init__(self, *args, net) -> None:
+        super().__init__(*args)
+        self.net = net
+
+    def eni_point(self, b: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return self.net.eni_of_element[b["via"][idx]]     # the interface it was bound for
 
     def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
         ok, rule = self.check(b, idx, rt)

@@ -41,6 +41,17 @@ class Element:
         return self.name
 
 
+HEADER = ("ts", "src", "dst", "sport", "dport", "proto", "flags", "length")
+
+
+@dataclass
+class Observation:
+    rows: np.ndarray      # packet (or flow) rows
+    point: np.ndarray     # observation point per row (Dataplane.points)
+    accept: np.ndarray    # let through (flow-log ACCEPT) or not (REJECT)
+    header: np.ndarray    # the packets as the point saw them (HEADER columns)
+
+
 @dataclass
 class Hop:
     packet: int
@@ -66,6 +77,8 @@ class Runtime:
     recording: bool = False
     hops: list[Hop] = field(default_factory=list)
     weights: np.ndarray | None = None    # packets each row stands for (one row per flow)
+    observing: bool = False              # keep what each observation point saw
+    observations: list[Observation] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n = len(self.elements)
@@ -119,6 +132,17 @@ class Runtime:
                 self.hops.append(Hop(int(i), here.name, here.kind, here.drop_resource(int(r)),
                                      "drop", here.rule_text(int(r)) if r >= 0 else "",
                                      reason))
+
+    def observe(self, b: np.ndarray, idx: np.ndarray, point, accept) -> None:
+        """Remember packets as an observation point (an ENI, a gateway) saw them, and
+        whether it let them through: the stuff of flow logs and per-hop captures."""
+        if not self.observing or len(idx) == 0:
+            return
+        n = len(idx)
+        self.observations.append(Observation(
+            idx.copy(), np.broadcast_to(np.asarray(point, np.int64), (n,)).copy(),
+            np.broadcast_to(np.asarray(accept, bool), (n,)).copy(),
+            b[list(HEADER)][idx].copy()))
 
     def deliver(self, b: np.ndarray, idx: np.ndarray, here: Element) -> None:
         if len(idx) == 0:

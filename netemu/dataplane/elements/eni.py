@@ -29,6 +29,7 @@ class _SgElement(Element):
         self.has_rules = self.sg is not None and len(self.sg.rules) > 0
         self.conntrack = conntrack
         self.next = next_element
+        self.point = -1              # observation point: this ENI (set by the pipeline)
 
     def rule_text(self, rule: int) -> str:
         return self.sg.describe(rule)[1] if self.sg is not None else ""
@@ -39,6 +40,7 @@ class _SgElement(Element):
     def check(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> np.ndarray:
         """Indices that pass; drops the rest. Tracked replies pass first (S3)."""
         if self.sg is None:
+            rt.observe(b, idx, self.point, True)
             return idx
         pkts = b[idx]
         reply = self.conntrack.replies(pkts)
@@ -49,6 +51,7 @@ class _SgElement(Element):
             rows = self.matcher.match(p["src"], p["dst"], p["sport"], p["dport"], p["proto"])
             rule[new] = np.where(rows >= 0, self.sg.table.rule[np.maximum(rows, 0)], -1)
         allowed = reply | (rule >= 0)
+        rt.observe(b, idx, self.point, allowed)
         if (~allowed).any():
             reason = "ENI_SG_RULES_MISMATCH" if self.has_rules else "SG_HAS_NO_RULES"
             rt.drop(b, idx[~allowed], self, reason)

@@ -17,8 +17,9 @@ class NatGatewayElement(Element):
     kind = "nat-gateway"
 
     def __init__(self, nat_id: str, ip: int, nat: SourceNat, vpc_index: int, router: int,
-                 vpc_ranges: list) -> None:
+                 vpc_ranges: list, point: int) -> None:
         super().__init__(nat_id)
+        self.point = point            # its ENI: it logs both legs of each flow (F4)
         self.ip = ip
         self.nat = nat
         self.vpc_index = vpc_index
@@ -32,6 +33,7 @@ class NatGatewayElement(Element):
             addr, port, ok = self.nat.inbound(b[bi])
             rt.drop(b, bi[~ok], self, "NGW_NO_INBOUND")
             rt.translate(b, bi[ok], self, "dst", addr[ok], port_column="dport", ports=port[ok])
+            rt.observe(b, bi[ok], self.point, True)
             rt.forward(b, bi[ok], self, self.router)
         out = idx[~inbound]
         looped = b["src"][out] == self.ip      # G2: its own subnet routed it back here
@@ -50,6 +52,7 @@ class NatGatewayElement(Element):
             rt.drop(b, out[~ok & ~timed_out], self, "NGW_PORT_ALLOCATION")
             rt.translate(b, out[ok], self, "src", self.ip, port_column="sport",
                          ports=ports[ok])
+            rt.observe(b, out[ok], self.point, True)
             rt.forward(b, out[ok], self, self.router)
 
 
@@ -81,16 +84,18 @@ class InternetGatewayOut(Element):
     """I1: the source's private IPv4 becomes its public one; without one, no internet."""
     kind = "igw-egress"
 
-    def __init__(self, igw: str, pairs: _PublicMap, internet: int) -> None:
+    def __init__(self, igw: str, pairs: _PublicMap, internet: int, point: int) -> None:
         super().__init__(igw)
         self.pairs = pairs
         self.internet = internet
+        self.point = point
 
     def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
         pos = self.pairs.by_private(b["src"][idx])
         rt.drop(b, idx[pos < 0], self, "IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS")
         ok = idx[pos >= 0]
         rt.translate(b, ok, self, "src", self.pairs.public[pos[pos >= 0]])
+        rt.observe(b, ok, self.point, True)           # the public side, as the internet sees it
         rt.forward(b, ok, self, self.internet)
 
 
@@ -98,12 +103,14 @@ class InternetGatewayIn(Element):
     """I1, inbound: a public IPv4 back to the private one, then into its subnet."""
     kind = "igw-ingress"
 
-    def __init__(self, igw: str, pairs: _PublicMap, net) -> None:
+    def __init__(self, igw: str, pairs: _PublicMap, net, point: int) -> None:
         super().__init__(igw)
         self.pairs = pairs
         self.net = net
+        self.point = point
 
     def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
+        rt.observe(b, idx, self.point, True)          # the public side, before translation
         pos = self.pairs.by_public(b["dst"][idx])
         rt.drop(b, idx[pos < 0], self, "IGW_PRIVATE_IP_ASSOCIATION_FOR_INGRESS")
         ok, pos = idx[pos >= 0], pos[pos >= 0]

@@ -1,0 +1,406 @@
+"""Replay recorded or expected traffic through a topology: verdicts per flow, emulated
+flow logs per ENI, captures per hop, and a summary whose counts add up.
+
+A trace holds both directions of a connection as the capture point saw them. The side
+that sent first opens the connection: its packets go through the dataplane from where
+their source address places them; the other side's packets are that connection's
+replies, sent back from where the request arrived, with the addresses the request had
+there (so they meet the NAT and connection-tracking state the request left)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import shutil
+import struct
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from netemu.addr import in_ranges, int_to_ip
+from netemu.apps.resolve import resolve_source
+from netemu.dataplane.classify.flowtable import FlowTable, pack_keys
+from netemu.dataplane.elements.base import Observation
+from netemu.dataplane.packet import DELIVERED, DROPPED, ICMP, IN_FLIGHT, UNPLACED
+from netemu.dataplane.pipeline import Dataplane, Settings
+from netemu.dataplane.reasons import CODE, CODES
+from netemu.errors import InputError
+from netemu.io.flowlog_writer import HEADER, aggregate, format_records
+from netemu.io.pcap_writer import encode_records
+from netemu.io.trace_readers import open_trace
+from netemu.model.topology import Topology
+
+PENDING = -1
+
+
+@dataclass
+class Summary:
+    records: int = 0
+    packets: int = 0
+    flows: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    unplaced: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    drops: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (resource, rule, reason)
+    reasons: dict[str, int] = field(default_factory=dict)
+    delivered_to: dict[str, int] = field(default_factory=dict)
+    nat_port_allocation_failures: int = 0
+    complete: bool = True
+
+    def to_json(self) -> dict:
+        return {
+            "complete": self.complete, "records": self.records, "packets": self.packets,
+            "flows": self.flows, "accepted": self.accepted, "rejected": self.rejected,
+            "unplaced": self.unplaced, "skipped": dict(sorted(self.skipped.items())),
+            "drop_reasons": dict(sorted(self.reasons.items(), key=lambda kv: -kv[1])),
+            "rejected_by": [{"resource": r, "rule": rule, "reason": why, "packets": n}
+                            for (r, rule, why), n in sorted(self.drops.items(),
+                                                            key=lambda kv: -kv[1])],
+            "delivered_to": dict(sorted(self.delivered_to.items(), key=lambda kv: -kv[1])),
+            "nat_port_allocation_failures": self.nat_port_allocation_failures,
+        }
+
+
+def parse_mapping(topo: Topology, text: str) -> tuple[ipaddress.IPv4Network, int, str]:
+    """`CIDR=SOURCE`: packets from CIDR enter as if sent by SOURCE (`lambda:NAME`,
+    `eni:ID`, `instance:ID` or an address)."""
+    cidr, sep, target = text.partition("=")
+    if not sep:
+        raise InputError(f"--map {text!r}: expected CIDR=SOURCE, e.g. 10.9.0.0/16=lambda:orders")
+    try:
+        net = ipaddress.IPv4Network(cidr.strip(), strict=False)
+    except ValueError:
+        raise InputError(f"--map {text!r}: invalid CIDR {cidr!r}") from None
+    src = resolve_source(topo, target.strip())
+    return net, int(src.ip), target.strip()
+
+
+class _Connections:
+    """Every connection seen, keyed by its two endpoints in a fixed order; who opened it,
+    what became of its request, and what its packets added up to."""
+
+    COLUMNS = {"opener_low": np.bool_, "id": np.int64, "status": np.int8, "at": np.int32,
+               "rule": np.int32, "reason": np.int16, "src": np.uint32, "dst": np.uint32,
+               "sport": np.uint16, "dport": np.uint16, "fwd_packets": np.int64,
+               "fwd_bytes": np.int64, "fwd_ok": np.int64, "rev_packets": np.int64,
+               "rev_bytes": np.int64, "rev_ok": np.int64, "rev_at": np.int32,
+               "rev_rule": np.int32, "rev_reason": np.int16, "first": np.float64,
+               "o_src": np.uint32, "o_dst": np.uint32, "o_sport": np.uint16,
+               "o_dport": np.uint16, "proto": np.uint8}
+
+    def __init__(self) -> None:
+        self.table = FlowTable(self.COLUMNS)
+        self.count = 0
+
+    def slots(self, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each packet's connection slot (opening new ones), and whether it goes the way
+        the connection was opened."""
+        icmp = b["proto"] == ICMP
+        sport = np.where(icmp, 0, b["sport"])
+        dport = np.where(icmp, 0, b["dport"])
+        low = (b["src"] < b["dst"]) | ((b["src"] == b["dst"]) & (sport <= dport))
+        keys = pack_keys(0, np.where(low, b["src"], b["dst"]), np.where(low, b["dst"], b["src"]),
+                         np.where(low, sport, dport), np.where(low, dport, sport), b["proto"])
+        known = self.table.lookup(keys) >= 0
+        # the first packet of a new connection opened it (insert keeps first occurrences)
+        slot = self.table.insert(keys, b["ts"], opener_low=low, status=PENDING, at=-1,
+                                 rule=-1, rev_at=-1, rev_rule=-1, first=b["ts"],
+                                 o_src=b["src"], o_dst=b["dst"], o_sport=b["sport"],
+                                 o_dport=b["dport"], proto=b["proto"])
+        if not known.all():
+            fresh = slot[~known]
+            _, first = np.unique(fresh, return_index=True)
+            opened = fresh[np.sort(first)]              # in order of appearance
+            self.table.values["id"][opened] = self.count + np.arange(len(opened))
+            self.count += len(opened)
+        forward = low == self.table.values["opener_low"][slot]
+        return slot, forward
+
+
+class Replayer:
+    def __init__(self, topo: Topology, *, settings: Settings | None = None,
+                 mappings: Iterable[str] = (), captures: Iterable[str] = (),
+                 window: int = 600) -> None:
+        self.topo = topo
+        self.dp = Dataplane(topo, settings)
+        self.maps = [parse_mapping(topo, m) for m in mappings]
+        self.capture_points = {c: self._point(c) for c in captures}
+        self.window = window
+        self.conns = _Connections()
+        self.summary = Summary()
+        self.records: list[np.ndarray] = []            # flow-log records, per batch
+        self.reply_from = np.array([getattr(e, "reply_from", -1) for e in self.dp.elements],
+                                   dtype=np.int64)
+
+    def _point(self, capture: str) -> int:
+        """A capture point: an ENI, or what owns one (NAT gateway, host, endpoint), or an
+        internet gateway (its public side)."""
+        topo, points = self.topo, self.dp.points
+        name = capture.split(":", 1)[-1]
+        if name in points:
+            return points.index(name)
+        if name in topo.nat_gateways:
+            return points.index(topo.nat_gateways[name].eni)
+        if name in topo.hosts and topo.hosts[name].eni:
+            return points.index(topo.hosts[name].eni)
+        raise InputError(f"unknown capture point {capture!r} (an ENI, NAT gateway, host or "
+                         "internet gateway id)", resource=capture)
+
+    # ---- one batch -------------------------------------------------------------------
+    def feed(self, b: np.ndarray) -> list[Observation]:
+        if len(b) == 0:
+            return []
+        slot, forward = self.conns.slots(b)
+        fwd = np.flatnonzero(forward)
+        observed: list[Observation] = []
+        if len(fwd):
+            observed += self._requests(b, fwd, slot[fwd])
+        rev = np.flatnonzero(~forward)
+        if len(rev):
+            observed += self._replies(b, rev, slot[rev])
+        self._account(b, slot, forward)
+        return observed
+
+    def _requests(self, b: np.ndarray, idx: np.ndarray, slot: np.ndarray) -> list:
+        req = b[idx]
+        for net, ip, _ in self.maps:
+            req["src"][in_ranges(req["src"], [net])] = ip
+        rt = self.dp.run_flows(req, observing=True)
+        v = self.conns.table.values
+        for col in ("status", "at", "rule", "reason", "src", "dst", "sport", "dport"):
+            v[col][slot] = req[col]
+        for col in ("status", "at", "rule", "reason"):
+            b[col][idx] = req[col]
+        return [Observation(idx[o.rows], o.point, o.accept, o.header) for o in rt.observations]
+
+    def _replies(self, b: np.ndarray, idx: np.ndarray, slot: np.ndarray) -> list:
+        v = self.conns.table.values
+        answered = v["status"][slot] == DELIVERED
+        lost = idx[~answered]
+        b["status"][lost] = DROPPED
+        b["reason"][lost] = CODE["REQUEST_DROPPED"]
+        b["at"][lost] = -1
+        idx, slot = idx[answered], slot[answered]
+        if len(idx) == 0:
+            return []
+        rep = b[idx]
+        icmp = rep["proto"] == ICMP
+        rep["src"], rep["dst"] = v["dst"][slot], v["src"][slot]
+        rep["sport"] = np.where(icmp, rep["sport"], v["dport"][slot])
+        rep["dport"] = np.where(icmp, rep["dport"], v["sport"][slot])
+        rep["node"] = self.reply_from[v["at"][slot]]
+        rep["status"] = IN_FLIGHT
+        rt = self.dp.run_flows(rep, observing=True)
+        # an answer counts only if it reaches the opener from where it called (G1, I1)
+        home = b[idx]
+        wrong = (rep["status"] == DELIVERED) & ((rep["src"] != home["src"]) | (
+            ~icmp & (rep["sport"] != home["sport"])))
+        rep["status"][wrong] = DROPPED
+        rep["reason"][wrong] = CODE["REPLY_SOURCE_CHANGED"]
+        for col in ("status", "at", "rule", "reason"):
+            b[col][idx] = rep[col]
+        return [Observation(idx[o.rows], o.point, o.accept, o.header) for o in rt.observations]
+
+    def _account(self, b: np.ndarray, slot: np.ndarray, forward: np.ndarray) -> None:
+        v = self.conns.table.values
+        ok = b["status"] == DELIVERED
+        length = b["length"].astype(np.int64)
+        for prefix, mask in (("fwd", forward), ("rev", ~forward)):
+            s = slot[mask]
+            np.add.at(v[f"{prefix}_packets"], s, 1)
+            np.add.at(v[f"{prefix}_bytes"], s, length[mask])
+            np.add.at(v[f"{prefix}_ok"], s, ok[mask].astype(np.int64))
+        bad = ~forward & (b["status"] == DROPPED)
+        v["rev_at"][slot[bad]] = b["at"][bad]
+        v["rev_rule"][slot[bad]] = b["rule"][bad]
+        v["rev_reason"][slot[bad]] = b["reason"][bad]
+        s = self.summary
+        s.packets += len(b)
+        s.accepted += int(ok.sum())
+        s.unplaced += int((b["status"] == UNPLACED).sum())
+        dropped = b["status"] == DROPPED
+        s.rejected += int(dropped.sum())
+        s.nat_port_allocation_failures += int((b["reason"] == CODE["NGW_PORT_ALLOCATION"]).sum())
+        for at, rule, reason, n in _counts(b["at"][dropped], b["rule"][dropped],
+                                           b["reason"][dropped]):
+            key = self._blame(at, rule, reason)
+            s.drops[key] = s.drops.get(key, 0) + n
+            s.reasons[CODES[reason]] = s.reasons.get(CODES[reason], 0) + n
+        for at, _, _, n in _counts(b["at"][ok], np.zeros(int(ok.sum()), np.int64),
+                                   np.zeros(int(ok.sum()), np.int64)):
+            e = self.dp.elements[at]
+            name = f"{e.kind}:{e.resource}"
+            s.delivered_to[name] = s.delivered_to.get(name, 0) + n
+
+    def _blame(self, at: int, rule: int, reason: int) -> tuple[str, str, str]:
+        if at < 0:
+            return ("-", "", CODES[reason])
+        e = self.dp.elements[at]
+        return (e.drop_resource(rule), e.rule_text(rule) if rule >= 0 else "", CODES[reason])
+
+    # ---- outputs ---------------------------------------------------------------------
+    def flow_log_records(self, observed: list[Observation]) -> None:
+        """F1, F3-F5: one record per ENI, 5-tuple, action and capture window."""
+        n_enis = len(self.dp.eni_ids)
+        parts = [(o.header[o.point < n_enis], o.point[o.point < n_enis],
+                  o.accept[o.point < n_enis]) for o in observed]
+        parts = [p for p in parts if len(p[0])]
+        if not parts:
+            return
+        hdr = np.concatenate([p[0] for p in parts])
+        point = np.concatenate([p[1] for p in parts])
+        accept = np.concatenate([p[2] for p in parts])
+        # a packet the ENI's group let out but its subnet's ACL turned back is one REJECT
+        self.records.append(aggregate(hdr, point, accept, window=self.window))
+
+    def verdicts(self) -> Iterable[dict]:
+        t = self.conns.table
+        slots = t.alive()
+        v = {k: col[slots] for k, col in t.values.items()}
+        order = np.argsort(v["id"], kind="stable")
+        for i in order:
+            yield self._verdict({k: col[i] for k, col in v.items()})
+
+    def _verdict(self, c: dict) -> dict:
+        def fate(ok, packets) -> str | None:
+            if packets == 0:
+                return None
+            return "delivered" if ok == packets else "dropped" if ok == 0 else "partly dropped"
+        request = fate(c["fwd_ok"], c["fwd_packets"])
+        reply = fate(c["rev_ok"], c["rev_packets"])
+        at, rule, reason = (int(c["at"]), int(c["rule"]), int(c["reason"]))
+        if request == "delivered" and reply not in (None, "delivered"):
+            at, rule, reason = int(c["rev_at"]), int(c["rev_rule"]), int(c["rev_reason"])
+        failed = request != "delivered" or reply not in (None, "delivered")
+        blame = self._blame(at, rule, reason) if failed and reason else None
+        return {
+            "flow": int(c["id"]), "src": int_to_ip(c["o_src"]), "sport": int(c["o_sport"]),
+            "dst": int_to_ip(c["o_dst"]), "dport": int(c["o_dport"]),
+            "protocol": int(c["proto"]), "packets": int(c["fwd_packets"] + c["rev_packets"]),
+            "bytes": int(c["fwd_bytes"] + c["rev_bytes"]),
+            "verdict": request, "reply_verdict": reply,
+            "dropped_at": blame[0] if blame else None, "rule": (blame[1] or None) if blame
+            else None, "reason": blame[2] if blame else None,
+        }
+
+
+def _counts(*cols: np.ndarray) -> list[tuple[int, int, int, int]]:
+    if len(cols[0]) == 0:
+        return []
+    stacked = np.stack([c.astype(np.int64) for c in cols], axis=1)
+    uniq, n = np.unique(stacked, axis=0, return_counts=True)
+    return [(int(a), int(r), int(w), int(k)) for (a, r, w), k in zip(uniq, n, strict=True)]
+
+
+def merge_records(records: list[np.ndarray]) -> np.ndarray:
+    """Records of the same ENI, 5-tuple, action and window from different batches, as one."""
+    if not records:
+        return np.zeros(0, dtype=records[0].dtype if records else None)
+    r = np.concatenate(records)
+    keys = np.stack([r[c].astype(np.int64) for c in (
+        "interface_id", "src", "dst", "sport", "dport", "proto", "action")] +
+        [r["start"] // 600], axis=1)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    first = np.zeros(len(uniq), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(r))[::-1]
+    out = r[first].copy()
+    for col in ("packets", "bytes"):
+        out[col] = np.bincount(inverse, weights=r[col], minlength=len(uniq)).astype(
+            out[col].dtype)
+    start = np.full(len(uniq), np.iinfo(np.int64).max)
+    np.minimum.at(start, inverse, r["start"])
+    end = np.zeros(len(uniq), dtype=np.int64)
+    np.maximum.at(end, inverse, r["end"])
+    out["start"], out["end"] = start, end
+    return out[np.lexsort((out["start"], out["interface_id"]))]
+
+
+class _Captures:
+    """One classic pcap per capture point, written as the batches go."""
+
+    def __init__(self, folder: Path, points: dict[str, int]) -> None:
+        self.files = {}
+        for name, point in points.items():
+            f = open(folder / f"capture-{name.replace(':', '_').replace('/', '_')}.pcap", "wb")
+            f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+            self.files[point] = f
+
+    def write(self, observed: list[Observation]) -> None:
+        for point, f in self.files.items():
+            parts = [o.header[o.point == point] for o in observed]
+            parts = [p for p in parts if len(p)]
+            if parts:
+                packets = np.concatenate(parts)
+                packets = packets[np.argsort(packets["ts"], kind="stable")]
+                f.write(encode_records(packets))
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+
+
+def replay(topo: Topology, traces: list[Path], out: Path | None = None, *,
+           format: str | None = None, fields: list[str] | None = None,
+           mappings: Iterable[str] = (), captures: Iterable[str] = (),
+           settings: Settings | None = None, batch_size: int = 65536,
+           progress: Callable[[int], None] | None = None) -> Summary:
+    """Replay the traces in order. With `out`, write verdicts.jsonl, flowlogs/<eni>.log,
+    capture-<point>.pcap and summary.json there; nothing is left behind on bad input."""
+    r = Replayer(topo, settings=settings, mappings=mappings, captures=captures)
+    tmp = Path(tempfile.mkdtemp(prefix=".netemu-replay-", dir=out)) if out else None
+    caps = _Captures(tmp, r.capture_points) if tmp else None
+    try:
+        for path in traces:
+            batches, stats = open_trace(path, format, fields, batch_size)
+            for b in batches:
+                observed = r.feed(b)
+                if tmp:
+                    r.flow_log_records(observed)
+                    caps.write(observed)
+                if progress:
+                    progress(len(b))
+            r.summary.records += stats.records
+            for reason, n in stats.skipped.items():
+                r.summary.skipped[reason] = r.summary.skipped.get(reason, 0) + n
+            for reason, n in (("NODATA", stats.nodata), ("SKIPDATA", stats.skipdata)):
+                if n:
+                    r.summary.skipped[reason] = r.summary.skipped.get(reason, 0) + n
+        r.summary.flows = r.conns.count
+        if tmp:
+            caps.close()
+            _write_outputs(r, tmp)
+            for item in tmp.iterdir():
+                target = out / item.name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                item.replace(target)
+    finally:
+        if caps:
+            caps.close()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return r.summary
+
+
+def _write_outputs(r: Replayer, folder: Path) -> None:
+    with open(folder / "verdicts.jsonl", "w") as f:
+        for v in r.verdicts():
+            f.write(json.dumps(v) + "\n")
+    logs = folder / "flowlogs"
+    logs.mkdir()
+    records = merge_records(r.records) if r.records else None
+    if records is not None and len(records):
+        for point in np.unique(records["interface_id"]):
+            mine = records[records["interface_id"] == point]
+            name = r.dp.points[int(point)]
+            with open(logs / f"{name}.log", "w") as f:
+                f.write(HEADER + "\n")
+                for line in format_records(mine, r.dp.points):
+                    f.write(line + "\n")
+    (folder / "summary.json").write_text(json.dumps(r.summary.to_json(), indent=2) + "\n")
+
