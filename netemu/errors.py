@@ -7,11 +7,12 @@ class InputError(Exception):
     """Bad input: names where (file, line or resource id) and what is wrong."""
 
     def __init__(self, problem: str, *, file: str | None = None, line: int | None = None,
-                 resource: str | None = None) -> None:
+                 resource: str | None = None, record: int | None = None) -> None:
         self.problem = problem
         self.file = file
         self.line = line
         self.resource = resource
+        self.record = record        # binary inputs: the record (packet, block) number
         super().__init__(self.message)
 
     @property
@@ -21,6 +22,8 @@ class InputError(Exception):
             where.append(f"{self.file}:{self.line}" if self.line else self.file)
         elif self.line:
             where.append(f"line {self.line}")
+        if self.record:
+            where.append(f"record {self.record}")
         if self.resource:
             where.append(self.resource)
         return f"{': '.join(where)}: {self.problem}" if where else self.problem

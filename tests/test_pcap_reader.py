@@ -296,8 +296,8 @@ def test_truncated_file_names_file_and_record(tmp_path: Path, cut: int, record: 
     f.write_bytes(data[:cut])
     with pytest.raises(InputError) as err:
         read_all(f)
-    assert err.value.file == str(f) and err.value.line == record
-    assert f"{f}:{record}" in str(err.value) and "truncated" in str(err.value)
+    assert err.value.file == str(f) and err.value.record == record
+    assert f"{f}: record {record}:" in str(err.value) and "truncated" in str(err.value)
 
 
 def test_truncated_pcapng_names_block(tmp_path: Path) -> None:
@@ -305,7 +305,7 @@ def test_truncated_pcapng_names_block(tmp_path: Path) -> None:
     f.write_bytes(_pcapng()[:-10])
     with pytest.raises(InputError) as err:
         read_all(f)
-    assert err.value.line == 7 and str(f) in str(err.value)
+    assert err.value.record == 7 and str(f) in str(err.value)
 
 
 def test_wrong_magic_names_file(tmp_path: Path) -> None:

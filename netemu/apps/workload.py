@@ -19,7 +19,7 @@ A connection lasting T seconds (start to end of its data phase) makes
 
 - TCP: ``3 + 2*d + 3`` packets: SYN, SYN|ACK, ACK; d x (request PSH|ACK from the client,
   response PSH|ACK from the server); FIN|ACK from the client, FIN|ACK from the server,
-  final ACK from the client. Each direction gets half: ``3 + d`` packets.
+  final ACK from the client. The client sends ``4 + d`` of them, the server ``2 + d``.
 - UDP: ``2*d`` packets: d x (request, response); no handshake, no teardown.
 
 With ``hold=H`` every connection lasts exactly H seconds (starts spread over
@@ -32,7 +32,9 @@ a VPC, 20 ms to anything else, +-20 % per connection) and a client turnaround of
 SYN at s, SYN|ACK at s+r, ACK at s+r+50us; data packet i (0..2d-1) at
 s + r + 100us + i/rate (requests and responses alternate at `rate` packets per second);
 client FIN at s + r + 100us + 2d/rate, server FIN a round trip later, final ACK 50 us
-after that. The teardown may thus end a couple of round trips after `duration`.
+after that. So the data phase lasts 2d/rate <= max(T, 2/rate), and the last packet is
+before duration + 2/rate + 2r + 150us (the handshake, teardown and the minimum of one
+exchange can run past `duration`; with `hold` >= 2/rate, by at most 2r + 150us).
 UDP packet i is at s + i/rate.
 
 Sizes (IP total length): handshake and teardown 40 bytes (no TCP options); requests
@@ -262,7 +264,8 @@ def generate_workload(topo: Topology, function: str, concurrency: int, connectio
 
 def client_mask(batch: np.ndarray) -> np.ndarray:
     """True for the packets the execution environments send (source in the Lambda service
-    range): the half to push through the dataplane, whose replies it makes itself."""
+    range): the packets to push through the dataplane, which makes their replies itself. (A
+    destination that is itself a Lambda environment would count as a client too.)"""
     net = aws_services.LAMBDA_SERVICE_CIDR
     lo = int(net.network_address)
     return (batch["src"] >= lo) & (batch["src"] < lo + net.num_addresses)

@@ -248,7 +248,7 @@ class SourceNat:
     """Rewrites a flow's source to one address and a port of `lo`..`hi`, and translates
     the replies back. `per_destination` caps simultaneous connections to one (address,
     port, protocol) (G3); `total` caps all connections (L3); `idle` expires quiet flows
-    (G4). Ports are drawn from a seeded generator, so runs repeat.
+    (G4). Ports are seeded hashes of the flow, so runs repeat.
 
     Time rules, per outbound batch (its packets are in time order): mappings idle past
     `idle` at the batch's first timestamp are released before the batch (their ports and
@@ -272,6 +272,7 @@ class SourceNat:
         # destination (address, port, protocol) of TCP/UDP flows -> live mappings
         self.dest = _Table({"count": np.int64})
         self.rng = np.random.Generator(np.random.PCG64(seed))
+        self._salt = np.uint64((seed * 0xD6E8FEB86659FD93 + 0x5851F42D4C957F2D) % 2**64)
         self.live = 0
         self._sweep_at = np.inf          # no live mapping can have timed out before this
         self._compact_at = 4096
@@ -388,16 +389,25 @@ class SourceNat:
 
     def _draw(self, dst, dport, proto, fslots) -> np.ndarray:
         """Ports for new TCP/UDP mappings, unique per destination among live mappings,
-        drawn uniformly from lo..hi: all flows draw at once, and those whose port is taken
-        (or was drawn by an earlier flow of the round) draw again."""
+        spread uniformly over lo..hi: each flow's n-th candidate is a seeded hash of its
+        key and n (so a flow's port does not depend on how the trace was cut into
+        batches); all flows try at once, and those whose candidate is taken (or is wanted
+        by an earlier flow of the round) try their next one."""
         rev = self.rev
-        span = self.hi - self.lo + 1
+        span = np.uint64(self.hi - self.lo + 1)
         ports = np.zeros(len(dst), np.int64)
         pending = np.arange(len(dst))
-        for _ in range(32):
+        fk = self.fwd.keys_of(fslots)
+        for turn in range(32):
             if not pending.size:
                 break
-            cand = self.lo + self.rng.integers(0, span, size=pending.size)
+            h = fk[pending, 0] * _M1
+            h ^= fk[pending, 1]
+            h ^= self._salt + np.uint64(turn) * _M3
+            h *= _M2
+            h ^= h >> np.uint64(29)
+            h *= _M1
+            cand = self.lo + ((h >> _S32) % span).astype(np.int64)
             keys = self._reply_keys(dst[pending], dport[pending], cand, proto[pending])
             rs = rev.lookup(keys)
             free = np.flatnonzero((rs < 0) | (rev.values["flow"][np.maximum(rs, 0)] < 0))

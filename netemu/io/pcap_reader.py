@@ -148,7 +148,7 @@ def _classic_chunks(f: BinaryIO, name: str, stats: ReadStats) -> Iterator[np.nda
             if end > size:
                 if incl > MAX_RECORD:
                     raise InputError(f"record length {incl} is implausible (corrupt file)",
-                                     file=name, line=record + len(offs) + 1)
+                                     file=name, record=record + len(offs) + 1)
                 break
             app(off)
             off = end
@@ -156,7 +156,7 @@ def _classic_chunks(f: BinaryIO, name: str, stats: ReadStats) -> Iterator[np.nda
             if off < size:
                 what = "record header" if size - off < 16 else "record data"
                 raise InputError(f"truncated {what}: file ends inside record",
-                                 file=name, line=record + len(offs) + 1)
+                                 file=name, record=record + len(offs) + 1)
             if not offs:
                 return
         carry = buf[off:]
@@ -222,16 +222,16 @@ def _pcapng_chunks(f: BinaryIO, name: str, stats: ReadStats) -> Iterator[np.ndar
                 new = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">" if bom == b"\x1a\x2b\x3c\x4d" \
                     else None
                 if new is None:
-                    raise InputError("bad pcapng byte-order magic", file=name, line=block + 1)
+                    raise InputError("bad pcapng byte-order magic", file=name, record=block + 1)
                 blen = struct.unpack_from(new + "I", buf, off + 4)[0]
             if blen < 12 or blen % 4 or blen > MAX_RECORD:
-                raise InputError(f"corrupt block length {blen}", file=name, line=block + 1)
+                raise InputError(f"corrupt block length {blen}", file=name, record=block + 1)
             if off + blen > size:
                 break
             block += 1
             if blen < {6: 32, 2: 32, 3: 16, 1: 20}.get(btype, 12):
                 raise InputError(f"block type {btype} too short ({blen} bytes)", file=name,
-                                 line=block)
+                                 record=block)
             if btype in (6, 2, 3):
                 (spb if btype == 3 else epb).append(off)
                 kinds.append(btype)
@@ -244,7 +244,7 @@ def _pcapng_chunks(f: BinaryIO, name: str, stats: ReadStats) -> Iterator[np.ndar
                     ifaces.append(_idb(buf[off: off + blen], endian))
                     if not 1 <= ifaces[-1].units <= 10**18:
                         raise InputError("unsupported timestamp resolution", file=name,
-                                         line=block)
+                                         record=block)
                 else:
                     endian, ifaces = new, []
                     unpack2 = struct.Struct(endian + "II").unpack_from
@@ -252,7 +252,7 @@ def _pcapng_chunks(f: BinaryIO, name: str, stats: ReadStats) -> Iterator[np.ndar
         if not data:
             if off < size:
                 raise InputError("truncated block: file ends inside block",
-                                 file=name, line=block + 1)
+                                 file=name, record=block + 1)
             if not kinds:
                 return
         carry = buf[off:]
@@ -295,7 +295,7 @@ def _decode_ng(u8: np.ndarray, epb: list[int], spb: list[int], kinds: list[int],
     if not ifaces or iface.max(initial=0) >= len(ifaces):
         bad = int(np.flatnonzero(iface >= len(ifaces))[0]) if ifaces else 0
         raise InputError("packet block refers to an undeclared interface", file=name,
-                         line=stats.records - n + bad + 1)
+                         record=stats.records - n + bad + 1)
     if spb:
         at = np.asarray(spb, dtype=np.int64)
         blen = u8[at[:, None] + np.arange(4, 12)].view(endian + "u4")
