@@ -198,6 +198,38 @@ def show_summary(summary, out: Path | None) -> None:
 
 
 @app.command()
+def workload(
+    topology: Topo,
+    function: Annotated[str, typer.Option(help="The Lambda function whose invocations run.")],
+    to: Annotated[list[str], typer.Option(help="Destination NAME[:PORT] (repeatable).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="FILE.pcap or FILE.jsonl.")],
+    concurrency: Annotated[int, typer.Option(help="Concurrent invocations (execution "
+                                             "environments).")] = 10,
+    connections: Annotated[int, typer.Option(help="Connections each opens to each "
+                                             "destination.")] = 1,
+    duration: Annotated[float, typer.Option(help="Seconds of traffic.")] = 60.0,
+    rate: Annotated[float, typer.Option(help="Packets per second per connection.")] = 10.0,
+    hold: Annotated[float | None, typer.Option(help="Every connection lasts this long "
+                                               "(seconds).")] = None,
+    proto: Annotated[str, typer.Option(help="tcp or udp.")] = "tcp",
+    seed: Annotated[int, typer.Option(help="Seed: same seed, same traffic.")] = 0,
+) -> None:
+    """Synthetic traffic of N concurrent invocations: handshakes, data and teardown, both
+    directions, as the execution environments see it."""
+    from netemu.apps.workload import generate_workload, write_workload
+
+    try:
+        topo = load(topology)
+        batch = generate_workload(topo, function, concurrency, connections, to, duration,
+                                  rate=rate, seed=seed, proto=proto, hold=hold)
+        n = write_workload(out, batch)
+    except InputError as exc:
+        fail(exc)
+    console.print(f"wrote {n:,} {'packets' if out.suffix != '.jsonl' else 'flows'} "
+                  f"({len(batch):,} packets) to {out}")
+
+
+@app.command()
 def show(topology: Topo) -> None:
     """Load a topology and list what it holds, what was synthesised and what is not
     modelled."""

@@ -229,8 +229,8 @@ def test_bad_traces_name_file_and_record_and_leave_no_output(tmp_path):
         "short.log": b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6\n",
         "field.log": b"version srcaddr dstaddr bogus-field\n2 10.0.0.1 10.0.0.2 x\n",
     }
-    expected = {"truncated.pcap": "truncated.pcap: record 18", "magic.pcap": "magic", "garbled.log": ":3",
-                "short.log": ":1", "field.log": "bogus-field"}
+    expected = {"truncated.pcap": "truncated.pcap: record 18", "magic.pcap": "magic",
+                "garbled.log": ":3", "short.log": ":1", "field.log": "bogus-field"}
     for name, content in cases.items():
         path = tmp_path / name
         path.write_bytes(content)
@@ -241,3 +241,51 @@ def test_bad_traces_name_file_and_record_and_leave_no_output(tmp_path):
         assert len(lines) == 1 and str(path) in lines[0] and expected[name] in lines[0], (
             name, lines)
         assert stdout == "" and not any(out.iterdir()), name   # nothing passed off as whole
+
+
+def test_workload_round_trip_exact_counts(tmp_path):
+    """workload -> pcap -> replay -> verdicts and flow logs, by hand: 3 concurrent
+    invocations x 2 connections x 1 destination, each connection held 2 s at 10 packets/s:
+    d = 10 exchanges, so 3 + 2*10 + 3 = 26 packets a connection (14 from the client, 12
+    from the server) and 6 * 26 = 156 in all. Environments 0 and 2 run in private-a,
+    environment 1 in private-b (round-robin over the function's subnets, L7)."""
+    pcap = tmp_path / "w.pcap"
+    code, _, err = run_cli("workload", TOPO_PATH, "--function", "orders", "--to",
+                           "api.example.com", "--concurrency", 3, "--connections", 2,
+                           "--hold", 2, "--duration", 10, "--rate", 10, "-o", pcap)
+    assert code == 0, err
+    out = tmp_path / "out"
+    code, stdout, err = run_cli("replay", TOPO_PATH, pcap, "--out", out, "--json",
+                                "--capture", "igw")
+    assert code == 0, err
+    s = json.loads(stdout)
+    assert (s["records"], s["packets"], s["flows"], s["accepted"], s["rejected"]) == (
+        156, 156, 6, 156, 0)
+    assert s["delivered_to"] == {"internet-host:internet": 6 * 14,
+                                 "lambda-service:lambda-service-vpc": 6 * 12}
+    verdicts = [json.loads(x) for x in (out / "verdicts.jsonl").read_text().splitlines()]
+    assert len(verdicts) == 6 and {v["packets"] for v in verdicts} == {26}
+    assert {(v["verdict"], v["reply_verdict"]) for v in verdicts} == {("delivered",
+                                                                      "delivered")}
+
+    def records(eni):
+        lines = (out / "flowlogs" / f"{eni}.log").read_text().splitlines()[1:]
+        return [flowlogs_reader.FlowRecord.from_cwl_event({"message": x}) for x in lines]
+    hp_a = TOPO.environments["orders/private-a"].eni
+    hp_b = TOPO.environments["orders/private-b"].eni
+    a, b, nat = records(hp_a), records(hp_b), records("eni-nat-a")
+    # one record per direction of each connection on its Hyperplane ENI...
+    assert (len(a), sum(r.packets for r in a)) == (8, 4 * 26)
+    assert (len(b), sum(r.packets for r in b)) == (4, 2 * 26)
+    assert sorted({r.packets for r in a}) == [12, 14]
+    # ...and four on the NAT gateway's: private and public side, both ways (F4)
+    assert (len(nat), sum(r.packets for r in nat)) == (24, 6 * 52)
+    assert len(rdpcap(str(out / "capture-igw.pcap"))) == 156
+
+
+def test_workload_round_trip_through_json_lines(tmp_path):
+    from netemu.apps.workload import generate_workload, write_workload
+    batch = generate_workload(TOPO, "orders", 3, 2, ["api.example.com"], 10.0, hold=2.0)
+    write_workload(tmp_path / "w.jsonl", batch)
+    s = replay(TOPO, [tmp_path / "w.jsonl"], tmp_path)
+    assert (s.packets, s.flows, s.accepted) == (156, 6, 156)
