@@ -1,11 +1,12 @@
-"""Peak memory of a streamed replay: 10,000,000 synthetic packets (10 per flow) pushed
-through the end-to-end topology in batches, the trace never held whole in memory.
+"""Peak memory of a streamed replay: a pcap of 10,000,000 synthetic packets (10 per flow,
+1,000,000 connections) replayed through the end-to-end topology by `netemu.apps.replay`,
+which reads it in batches and never holds the trace whole.
 
     python -m benchmarks.memory [--packets N] [--batch N]
 
 Peak resident memory is read from the kernel (ru_maxrss) in a fresh child process, so the
-figure is this replay's alone; the baseline is the same child importing netemu and
-building the topology without replaying anything."""
+figure is the replay's alone; the baseline is the same child replaying a 1,000-packet
+file (imports, topology, compiled dataplane)."""
 
 from __future__ import annotations
 
@@ -13,32 +14,32 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from benchmarks.common import write_result
+from benchmarks.synthetic import stream, topology
+from netemu.io.pcap_writer import write_pcap
 
 CHILD = """
 import json, resource, sys, time
-from benchmarks.synthetic import stream, topology
+from pathlib import Path
+from benchmarks.synthetic import topology
 from benchmarks.end_to_end import SETTINGS
-from netemu.dataplane.pipeline import Dataplane
-total, batch = int(sys.argv[1]), int(sys.argv[2])
+from netemu.apps.replay import replay
 topo = topology()
-dp = Dataplane(topo, SETTINGS)
-done = delivered = 0
 t = time.perf_counter()
-for b in (stream(topo, total, 10, batch) if total else ()):
-    dp.run_flows(b)
-    done += len(b)
-    delivered += int((b["status"] == 1).sum())
+s = replay(topo, [Path(sys.argv[1])], settings=SETTINGS, batch_size=int(sys.argv[2]))
 seconds = time.perf_counter() - t
-print(json.dumps({"packets": done, "delivered": delivered, "seconds": seconds,
+print(json.dumps({"packets": s.packets, "flows": s.flows, "accepted": s.accepted,
+                  "seconds": seconds,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def child(total: int, batch: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(total), str(batch)], check=True,
+def child(trace: Path, batch: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(trace), str(batch)], check=True,
                          capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -47,12 +48,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--packets", type=int, default=10_000_000)
-    ap.add_argument("--batch", type=int, default=262_144)
+    ap.add_argument("--batch", type=int, default=65_536)
     args = ap.parse_args(argv)
-    base = child(0, args.batch)
-    t = time.perf_counter()
-    run = child(args.packets, args.batch)
-    run["wall_seconds"] = time.perf_counter() - t
+    topo = topology()
+    with tempfile.TemporaryDirectory() as tmp:
+        small, big = Path(tmp) / "small.pcap", Path(tmp) / "big.pcap"
+        write_pcap(small, stream(topo, 1000, 10, args.batch))
+        write_pcap(big, stream(topo, args.packets, 10, args.batch), snaplen=96)
+        size = big.stat().st_size
+        base = child(small, args.batch)
+        t = time.perf_counter()
+        run = child(big, args.batch)
+        run["wall_seconds"] = time.perf_counter() - t
+        run["trace_bytes"] = size
     run["packets_per_s"] = run["packets"] / run["seconds"]
     print(f"{run['packets']:,} packets streamed in batches of {args.batch:,}: peak "
           f"{run['peak_rss_mb']:.0f} MB (baseline {base['peak_rss_mb']:.0f} MB), "

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import shutil
-import struct
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from netemu.dataplane.pipeline import Dataplane, Settings
 from netemu.dataplane.reasons import CODE, CODES
 from netemu.errors import InputError
 from netemu.io.flowlog_writer import HEADER, aggregate, format_records
-from netemu.io.pcap_writer import encode_records
+from netemu.io.pcap_writer import PcapStream
 from netemu.io.trace_readers import open_trace
 from netemu.model.topology import Topology
 
@@ -124,8 +123,9 @@ class _Connections:
 class Replayer:
     def __init__(self, topo: Topology, *, settings: Settings | None = None,
                  mappings: Iterable[str] = (), captures: Iterable[str] = (),
-                 window: int = 600) -> None:
+                 window: int = 600, observing: bool = True) -> None:
         self.topo = topo
+        self.observing = observing          # flow logs and captures need the ENIs' view
         self.dp = Dataplane(topo, settings)
         self.maps = [parse_mapping(topo, m) for m in mappings]
         self.capture_points = {c: self._point(c) for c in captures}
@@ -133,6 +133,7 @@ class Replayer:
         self.conns = _Connections()
         self.summary = Summary()
         self.records: list[np.ndarray] = []            # flow-log records, per batch
+        self.delivered = np.zeros(len(self.dp.elements), dtype=np.int64)   # per element
         self.reply_from = np.array([getattr(e, "reply_from", -1) for e in self.dp.elements],
                                    dtype=np.int64)
 
@@ -169,7 +170,7 @@ class Replayer:
         req = b[idx]
         for net, ip, _ in self.maps:
             req["src"][in_ranges(req["src"], [net])] = ip
-        rt = self.dp.run_flows(req, observing=True)
+        rt = self.dp.run_flows(req, observing=self.observing)
         v = self.conns.table.values
         for col in ("status", "at", "rule", "reason", "src", "dst", "sport", "dport"):
             v[col][slot] = req[col]
@@ -194,7 +195,7 @@ class Replayer:
         rep["dport"] = np.where(icmp, rep["dport"], v["sport"][slot])
         rep["node"] = self.reply_from[v["at"][slot]]
         rep["status"] = IN_FLIGHT
-        rt = self.dp.run_flows(rep, observing=True)
+        rt = self.dp.run_flows(rep, observing=self.observing)
         # an answer counts only if it reaches the opener from where it called (G1, I1)
         home = b[idx]
         wrong = (rep["status"] == DELIVERED) & ((rep["src"] != home["src"]) | (
@@ -230,11 +231,7 @@ class Replayer:
             key = self._blame(at, rule, reason)
             s.drops[key] = s.drops.get(key, 0) + n
             s.reasons[CODES[reason]] = s.reasons.get(CODES[reason], 0) + n
-        for at, _, _, n in _counts(b["at"][ok], np.zeros(int(ok.sum()), np.int64),
-                                   np.zeros(int(ok.sum()), np.int64)):
-            e = self.dp.elements[at]
-            name = f"{e.kind}:{e.resource}"
-            s.delivered_to[name] = s.delivered_to.get(name, 0) + n
+        self.delivered += np.bincount(b["at"][ok], minlength=len(self.delivered))
 
     def _blame(self, at: int, rule: int, reason: int) -> tuple[str, str, str]:
         if at < 0:
@@ -288,12 +285,13 @@ class Replayer:
         }
 
 
-def _counts(*cols: np.ndarray) -> list[tuple[int, int, int, int]]:
-    if len(cols[0]) == 0:
-        return []
-    stacked = np.stack([c.astype(np.int64) for c in cols], axis=1)
-    uniq, n = np.unique(stacked, axis=0, return_counts=True)
-    return [(int(a), int(r), int(w), int(k)) for (a, r, w), k in zip(uniq, n, strict=True)]
+def _counts(at: np.ndarray, rule: np.ndarray, reason: np.ndarray
+            ) -> list[tuple[int, int, int, int]]:
+    """(element, rule, reason, packets) for each distinct drop: one int64 key each."""
+    key = ((at.astype(np.int64) + 1) << 40) | ((rule.astype(np.int64) + 1) << 16) | reason
+    uniq, n = np.unique(key, return_counts=True)
+    return [(int(k >> 40) - 1, int((k >> 16) & 0xFFFFFF) - 1, int(k & 0xFFFF), int(c))
+            for k, c in zip(uniq, n, strict=True)]
 
 
 def merge_records(records: list[np.ndarray]) -> np.ndarray:
@@ -324,24 +322,20 @@ class _Captures:
     """One classic pcap per capture point, written as the batches go."""
 
     def __init__(self, folder: Path, points: dict[str, int]) -> None:
-        self.files = {}
-        for name, point in points.items():
-            f = open(folder / f"capture-{name.replace(':', '_').replace('/', '_')}.pcap", "wb")
-            f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-            self.files[point] = f
+        self.files = {point: PcapStream(folder / "capture-{}.pcap".format(
+            name.replace(":", "_").replace("/", "_"))) for name, point in points.items()}
 
     def write(self, observed: list[Observation]) -> None:
-        for point, f in self.files.items():
+        for point, out in self.files.items():
             parts = [o.header[o.point == point] for o in observed]
             parts = [p for p in parts if len(p)]
             if parts:
                 packets = np.concatenate(parts)
-                packets = packets[np.argsort(packets["ts"], kind="stable")]
-                f.write(encode_records(packets))
+                out.write(packets[np.argsort(packets["ts"], kind="stable")])
 
     def close(self) -> None:
-        for f in self.files.values():
-            f.close()
+        for out in self.files.values():
+            out.close()
 
 
 def replay(topo: Topology, traces: list[Path], out: Path | None = None, *,
@@ -351,7 +345,8 @@ def replay(topo: Topology, traces: list[Path], out: Path | None = None, *,
            progress: Callable[[int], None] | None = None) -> Summary:
     """Replay the traces in order. With `out`, write verdicts.jsonl, flowlogs/<eni>.log,
     capture-<point>.pcap and summary.json there; nothing is left behind on bad input."""
-    r = Replayer(topo, settings=settings, mappings=mappings, captures=captures)
+    r = Replayer(topo, settings=settings, mappings=mappings, captures=captures,
+                 observing=out is not None)
     tmp = Path(tempfile.mkdtemp(prefix=".netemu-replay-", dir=out)) if out else None
     caps = _Captures(tmp, r.capture_points) if tmp else None
     try:
@@ -371,6 +366,9 @@ def replay(topo: Topology, traces: list[Path], out: Path | None = None, *,
                 if n:
                     r.summary.skipped[reason] = r.summary.skipped.get(reason, 0) + n
         r.summary.flows = r.conns.count
+        for at in np.flatnonzero(r.delivered):
+            e = r.dp.elements[at]
+            r.summary.delivered_to[f"{e.kind}:{e.resource}"] = int(r.delivered[at])
         if tmp:
             caps.close()
             _write_outputs(r, tmp)

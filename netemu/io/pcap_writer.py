@@ -15,6 +15,7 @@ to the header size (an IP total length cannot be smaller than its headers).
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -38,23 +39,44 @@ def min_length(proto: np.ndarray) -> np.ndarray:
     return IP_LEN + l4
 
 
-def write_pcap(path: str | Path, batches: np.ndarray | list[np.ndarray], *,
+class PcapStream:
+    """A classic pcap file written batch by batch, so a capture never sits in memory."""
+
+    def __init__(self, path: str | Path, *, nanosecond: bool = False,
+                 snaplen: int = 65535) -> None:
+        self.nanosecond, self.snaplen, self.count = nanosecond, snaplen, 0
+        self.file = open(path, "wb")
+        magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
+        self.file.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, 1))
+
+    def write(self, batch: np.ndarray) -> None:
+        for i in range(0, len(batch), _SLICE):      # bounded memory per write
+            self.file.write(encode_records(batch[i:i + _SLICE], nanosecond=self.nanosecond,
+                                           snaplen=self.snaplen))
+        self.count += len(batch)
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> PcapStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_pcap(path: str | Path, batches: np.ndarray | Iterable[np.ndarray], *,
                nanosecond: bool = False, snaplen: int = 65535) -> int:
-    """Write one PacketBatch (or several, in order) to `path`; return packets written.
+    """Write one PacketBatch (or several, in order, consumed as they come) to `path`;
+    return packets written.
 
     `snaplen` caps the bytes stored per frame (headers survive any snaplen >= 74), which
     keeps synthetic captures of long packets small; the IP total length stays exact."""
-    parts = [batches] if isinstance(batches, np.ndarray) else list(batches)
-    magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
-    count = 0
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, 1))
+    parts = [batches] if isinstance(batches, np.ndarray) else batches
+    with PcapStream(path, nanosecond=nanosecond, snaplen=snaplen) as out:
         for batch in parts:
-            for i in range(0, len(batch), _SLICE):      # bounded memory per write
-                f.write(encode_records(batch[i:i + _SLICE], nanosecond=nanosecond,
-                                       snaplen=snaplen))
-            count += len(batch)
-    return count
+            out.write(batch)
+    return out.count
 
 
 def _put(rows: np.ndarray, col: int, values: np.ndarray, size: int, big: bool = True) -> None:
