@@ -33,6 +33,7 @@ def main() -> int:
     run("benchmarks.end_to_end")
     run("benchmarks.memory")
     run("benchmarks.ingest")
+    run("benchmarks.replay")
     render()
     return 0
 
@@ -77,10 +78,23 @@ def table() -> str:
                     f"{r['peak_rss_mb']:.0f} MB resident (a bare import and topology: "
                     f"{mem['baseline']['peak_rss_mb']:.0f} MB), {r['packets_per_s']:,.0f} "
                     "packets/s.\n")
-    ing = _load("ingest")
+    ing, rep = _load("ingest"), _load("replay")
+    if ing or rep:
+        rows.append("| trace | netemu | baseline | ratio |")
+        rows.append("|---|---|---|---|")
     if ing:
-        rows.append("Ingest: " + json.dumps({k: v for k, v in ing.items() if k != "machine"})
-                    [:600] + "\n")
+        p, f = ing["pcap"], ing["flowlogs"]
+        rows.append(f"| pcap ingest into batches | {p['netemu_packets_per_s']:,.0f} packets/s | "
+                    f"scapy rdpcap {p['scapy_rdpcap_packets_per_s']:,.0f}/s | "
+                    f"{p['speedup_vs_scapy']:.0f} |")
+        rows.append(f"| flow-log ingest | {f['records_per_s']:,.0f} records/s | | |")
+    if rep:
+        rows.append(f"| pcap replay (read, decide, account) | "
+                    f"{rep['pcap']['packets_per_s']:,.0f} packets/s | scapy rdpcap "
+                    f"{rep['scapy_rdpcap']['packets_per_s']:,.0f}/s | "
+                    f"{rep['speedup_vs_rdpcap']:.0f} |")
+        rows.append(f"| flow-log replay | {rep['flowlogs']['records_per_s']:,.0f} records/s "
+                    f"({rep['flowlogs']['packets_per_s']:,.0f} packets/s) | | |")
     return "\n".join(rows)
 
 
