@@ -7,6 +7,7 @@ import numpy as np
 
 from netemu.addr import PRIVATE_NETS, in_ranges
 from netemu.dataplane.elements.base import Element, Runtime
+from netemu.dataplane.elements.snat import translate_back, translate_out
 from netemu.dataplane.packet import ICMP, TCP, UDP
 from netemu.dataplane.state import SourceNat
 
@@ -28,13 +29,9 @@ class NatGatewayElement(Element):
 
     def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
         inbound = b["dst"][idx] == self.ip
-        bi = idx[inbound]
-        if len(bi):
-            addr, port, ok = self.nat.inbound(b[bi])
-            rt.drop(b, bi[~ok], self, "NGW_NO_INBOUND")
-            rt.translate(b, bi[ok], self, "dst", addr[ok], port_column="dport", ports=port[ok])
-            rt.observe(b, bi[ok], self.point, True)
-            rt.forward(b, bi[ok], self, self.router)
+        back = translate_back(b, idx[inbound], self, self.nat, rt, "NGW_NO_INBOUND")
+        rt.observe(b, back, self.point, True)
+        rt.forward(b, back, self, self.router)
         out = idx[~inbound]
         looped = b["src"][out] == self.ip      # G2: its own subnet routed it back here
         rt.drop(b, out[looped], self, "NGW_NO_ROUTE_TO_IGW")
@@ -45,15 +42,10 @@ class NatGatewayElement(Element):
         proto = b["proto"][out]
         bad = ~np.isin(proto, (TCP, UDP, ICMP))
         rt.drop(b, out[bad], self, "PROTOCOL_RESTRICTION")
-        out = out[~bad]
-        if len(out):
-            ports, ok, timed_out = self.nat.outbound(b[out])
-            rt.drop(b, out[timed_out], self, "NGW_IDLE_TIMEOUT")
-            rt.drop(b, out[~ok & ~timed_out], self, "NGW_PORT_ALLOCATION")
-            rt.translate(b, out[ok], self, "src", self.ip, port_column="sport",
-                         ports=ports[ok])
-            rt.observe(b, out[ok], self.point, True)
-            rt.forward(b, out[ok], self, self.router)
+        out = translate_out(b, out[~bad], self, self.nat, rt, "NGW_PORT_ALLOCATION",
+                            "NGW_IDLE_TIMEOUT")
+        rt.observe(b, out, self.point, True)
+        rt.forward(b, out, self, self.router)
 
 
 class _PublicMap:

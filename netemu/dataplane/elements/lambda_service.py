@@ -7,6 +7,7 @@ import numpy as np
 
 from netemu.addr import PRIVATE_NETS, in_ranges
 from netemu.dataplane.elements.base import Element, Runtime
+from netemu.dataplane.elements.snat import translate_back, translate_out
 from netemu.dataplane.state import SourceNat
 
 
@@ -42,11 +43,8 @@ class LambdaService(Element):
     def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
         back = b["dst"][idx] == self.public_nat.ip
         if back.any():                           # replies to a function without VPC
-            bi = idx[back]
-            addr, port, ok = self.public_nat.inbound(b[bi])
-            rt.translate(b, bi[ok], self, "dst", addr[ok], port_column="dport", ports=port[ok])
-            rt.drop(b, bi[~ok], self, "LAMBDA_INBOUND_NOT_SUPPORTED")
-            rt.deliver(b, bi[ok], self)
+            rt.deliver(b, translate_back(b, idx[back], self, self.public_nat, rt,
+                                         "LAMBDA_INBOUND_NOT_SUPPORTED"), self)
             idx = idx[~back]
         to_env = self._env(b["dst"][idx]) >= 0
         rt.deliver(b, idx[to_env], self)
@@ -64,12 +62,9 @@ class LambdaService(Element):
     def _public_egress(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
         private = in_ranges(b["dst"][idx], self.unreachable)
         rt.drop(b, idx[private], self, "LAMBDA_NOT_IN_VPC")
-        idx = idx[~private]
-        ports, ok, _ = self.public_nat.outbound(b[idx])
-        rt.drop(b, idx[~ok], self, "LAMBDA_ENI_CONNECTION_LIMIT")
-        rt.translate(b, idx[ok], self, "src", self.public_nat.ip, port_column="sport",
-                     ports=ports[ok])
-        rt.forward(b, idx[ok], self, self.internet)
+        out = translate_out(b, idx[~private], self, self.public_nat, rt,
+                            "LAMBDA_ENI_CONNECTION_LIMIT")
+        rt.forward(b, out, self, self.internet)
 
 
 class HyperplaneNat(Element):
@@ -86,16 +81,8 @@ class HyperplaneNat(Element):
 
     def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
         inbound = b["dst"][idx] == self.ip
-        bi = idx[inbound]
-        if len(bi):
-            addr, port, ok = self.nat.inbound(b[bi])
-            rt.drop(b, bi[~ok], self, "LAMBDA_INBOUND_NOT_SUPPORTED")
-            rt.translate(b, bi[ok], self, "dst", addr[ok], port_column="dport", ports=port[ok])
-            rt.forward(b, bi[ok], self, self.lambda_service)
-        out = idx[~inbound]
-        if len(out):
-            ports, ok, _ = self.nat.outbound(b[out])
-            rt.drop(b, out[~ok], self, "LAMBDA_ENI_CONNECTION_LIMIT")
-            rt.translate(b, out[ok], self, "src", self.ip, port_column="sport",
-                         ports=ports[ok])
-            rt.forward(b, out[ok], self, self.eni_out)
+        back = translate_back(b, idx[inbound], self, self.nat, rt,
+                              "LAMBDA_INBOUND_NOT_SUPPORTED")
+        rt.forward(b, back, self, self.lambda_service)
+        out = translate_out(b, idx[~inbound], self, self.nat, rt, "LAMBDA_ENI_CONNECTION_LIMIT")
+        rt.forward(b, out, self, self.eni_out)
