@@ -1,18 +1,21 @@
 """Trace ingest throughput: pcap reader vs scapy's rdpcap, and the flow-log reader.
 
     python -m benchmarks.ingest [--packets N] [--records N] [--scapy-packets N]
+                                [--only pcap|flowlogs]
 
 Synthetic inputs are generated in a temporary directory: a classic pcap of N packets
 written by netemu's own writer (TCP/UDP/ICMP, 40-160 byte packets), and a version-2 flow
 log of N records (1% NODATA lines, as real exports have). scapy's rdpcap is timed on a
 prefix of the same packets (it runs ~10^4 packets/s, so the full file would take minutes)
 and its rate is compared per packet, which is what scaling by length amounts to.
-Results go to benchmarks/results/ingest.json.
+Results go to benchmarks/results/ingest.json (with --only, just that section is
+replaced; the other keeps its earlier figures).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import write_result
+from benchmarks.common import RESULTS, write_result
 from netemu.dataplane.packet import from_columns
 from netemu.io.flowlog_reader import RECORD_DTYPE, iter_packets, read_flow_logs
 from netemu.io.flowlog_writer import HEADER, format_records
@@ -84,80 +87,97 @@ def main() -> None:
     ap.add_argument("--scapy-packets", type=int, default=20_000)
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", choices=["pcap", "flowlogs"], default=None)
     args = ap.parse_args()
-    from scapy.all import rdpcap  # loads every layer, so packets are fully dissected
-
+    command = "python -m benchmarks.ingest " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        pkts = synthetic_packets(args.packets)
-        pcap = d / "synthetic.pcap"
-        t_write = best(lambda: write_pcap(pcap, pkts), 1)
-        stats = ReadStats()
-
-        def ingest() -> int:
-            return sum(len(b) for b in read_pcap(pcap, stats=ReadStats()))
-
-        assert ingest() == args.packets
-        t_ours = best(ingest, args.repeat, "pcap")
-        small = d / "prefix.pcap"
-        write_pcap(small, pkts[: args.scapy_packets])
-        t_scapy = best(lambda: rdpcap(str(small)), 1, "scapy")
-        t_ours_small = best(lambda: sum(len(b) for b in read_pcap(small, stats=stats)),
-                            args.repeat)
-        ours = args.packets / t_ours
-        scapy = args.scapy_packets / t_scapy
-
-        log = d / "synthetic.log"
-        write_flow_log(log, args.records)
-        lines = args.records + args.records // 100
-
-        def flow_ingest() -> int:
-            return sum(len(b) for b in read_flow_logs(log))
-
-        assert flow_ingest() == args.records
-        t_flow = best(flow_ingest, args.repeat, "flow")
-        t_expand = best(lambda: sum(len(b) for b in iter_packets(read_flow_logs(log))), 1)
-        n_expanded = sum(len(b) for b in iter_packets(read_flow_logs(log)))
-
-    result = {
-        "command": "python -m benchmarks.ingest " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
-        "load_average_1m_at_end": round(os.getloadavg()[0], 2),   # other work on the box
-        "pcap": {
-            "packets": args.packets, "file_bytes": pcap_size(args.packets, pkts),
-            "netemu_seconds": round(t_ours, 4), "netemu_packets_per_s": round(ours),
-            "scapy_rdpcap_packets": args.scapy_packets,
-            "scapy_rdpcap_seconds": round(t_scapy, 4),
-            "scapy_rdpcap_packets_per_s": round(scapy),
-            "netemu_on_scapy_prefix_packets_per_s": round(args.scapy_packets / t_ours_small),
-            "speedup_vs_scapy": round(ours / scapy, 1),
-            "netemu_packets_per_cpu_s": round(args.packets / CPU["pcap"]),
-            "scapy_rdpcap_packets_per_cpu_s": round(args.scapy_packets / CPU["scapy"]),
-            "note": "scapy timed on a prefix of the same synthetic packets; rates compared "
-                    "per packet",
-            "writer_packets_per_s": round(args.packets / t_write),
-        },
-        "flowlogs": {
-            "records": args.records, "lines": lines + 1,
-            "seconds": round(t_flow, 4), "records_per_s": round(args.records / t_flow),
-            "lines_per_s": round((lines + 1) / t_flow),
-            "records_per_cpu_s": round(args.records / CPU["flow"]),
-            "expanded_packets": n_expanded,
-            "read_and_expand_seconds": round(t_expand, 4),
-            "expanded_packets_per_s": round(n_expanded / t_expand),
-        },
-    }
+        result = {"command": command}
+        if args.only != "flowlogs":
+            result["pcap"] = bench_pcap(d, args)
+        if args.only != "pcap":
+            result["flowlogs"] = bench_flowlogs(d, args)
+    result["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)  # other work on the box
+    if args.only:
+        old = RESULTS / "ingest.json"
+        prev = json.loads(old.read_text()) if old.exists() else {}
+        section = result[args.only]
+        section["command"] = command
+        section["load_average_1m_at_end"] = result["load_average_1m_at_end"]
+        prev.pop("machine", None)
+        result = {**prev, args.only: section}
     path = write_result("ingest", result)
+    print(f"wrote {path}")
+
+
+def bench_pcap(d: Path, args: argparse.Namespace) -> dict:
+    from scapy.all import rdpcap  # loads every layer, so packets are fully dissected
+
+    pkts = synthetic_packets(args.packets)
+    pcap = d / "synthetic.pcap"
+    t_write = best(lambda: write_pcap(pcap, pkts), 1)
+    stats = ReadStats()
+
+    def ingest() -> int:
+        return sum(len(b) for b in read_pcap(pcap, stats=ReadStats()))
+
+    assert ingest() == args.packets
+    t_ours = best(ingest, args.repeat, "pcap")
+    small = d / "prefix.pcap"
+    write_pcap(small, pkts[: args.scapy_packets])
+    t_scapy = best(lambda: rdpcap(str(small)), 1, "scapy")
+    t_ours_small = best(lambda: sum(len(b) for b in read_pcap(small, stats=stats)),
+                        args.repeat)
+    ours = args.packets / t_ours
+    scapy = args.scapy_packets / t_scapy
     print(f"pcap ingest: {ours:,.0f} packets/s ({args.packets:,} packets in {t_ours:.3f} s);"
           f" scapy rdpcap: {scapy:,.0f} packets/s on {args.scapy_packets:,};"
           f" speedup {ours / scapy:,.0f}x")
     print(f"  per CPU second: {args.packets / CPU['pcap']:,.0f} packets/s; scapy "
           f"{args.scapy_packets / CPU['scapy']:,.0f}")
+    return {
+        "packets": args.packets, "file_bytes": pcap_size(args.packets, pkts),
+        "netemu_seconds": round(t_ours, 4), "netemu_packets_per_s": round(ours),
+        "scapy_rdpcap_packets": args.scapy_packets,
+        "scapy_rdpcap_seconds": round(t_scapy, 4),
+        "scapy_rdpcap_packets_per_s": round(scapy),
+        "netemu_on_scapy_prefix_packets_per_s": round(args.scapy_packets / t_ours_small),
+        "speedup_vs_scapy": round(ours / scapy, 1),
+        "netemu_packets_per_cpu_s": round(args.packets / CPU["pcap"]),
+        "scapy_rdpcap_packets_per_cpu_s": round(args.scapy_packets / CPU["scapy"]),
+        "note": "scapy timed on a prefix of the same synthetic packets; rates compared "
+                "per packet",
+        "writer_packets_per_s": round(args.packets / t_write),
+    }
+
+
+def bench_flowlogs(d: Path, args: argparse.Namespace) -> dict:
+    log = d / "synthetic.log"
+    write_flow_log(log, args.records)
+    lines = args.records + args.records // 100
+
+    def flow_ingest() -> int:
+        return sum(len(b) for b in read_flow_logs(log))
+
+    assert flow_ingest() == args.records
+    t_flow = best(flow_ingest, args.repeat, "flow")
+    t_expand = best(lambda: sum(len(b) for b in iter_packets(read_flow_logs(log))), 1)
+    n_expanded = sum(len(b) for b in iter_packets(read_flow_logs(log)))
     print(f"flow-log ingest: {args.records / t_flow:,.0f} records/s "
           f"({args.records:,} records in {t_flow:.3f} s);"
           f" read+expand {n_expanded / t_expand:,.0f} packets/s;"
           f" per CPU second {args.records / CPU['flow']:,.0f} records/s")
-    print(f"wrote {path}")
+    return {
+        "records": args.records, "lines": lines + 1, "file_bytes": log.stat().st_size,
+        "seconds": round(t_flow, 4), "records_per_s": round(args.records / t_flow),
+        "lines_per_s": round((lines + 1) / t_flow),
+        "cpu_seconds": round(CPU["flow"], 4),
+        "records_per_cpu_s": round(args.records / CPU["flow"]),
+        "expanded_packets": n_expanded,
+        "read_and_expand_seconds": round(t_expand, 4),
+        "expanded_packets_per_s": round(n_expanded / t_expand),
+    }
 
 
 def pcap_size(n: int, pkts: np.ndarray) -> int:

@@ -112,3 +112,14 @@ def test_D3_rds_name_resolves_to_its_private_ip(network):
 def test_shipped_topologies(name, src, dst, port, verdict, reply, reason):
     out = flow(netemu.load(TOPOLOGIES / f"{name}.yaml"), src, dst, port=port)
     assert (out["verdict"], out["reply_verdict"], out["reason"]) == (verdict, reply, reason)
+
+
+def test_snapshot_and_yaml_trace_alike():
+    """The same network from AWS CLI JSON and from YAML gives the same hops."""
+    snapshot = netemu.load(TOPOLOGIES.parent / "tests" / "data" / "snapshot-rds")
+    native = netemu.load(TOPOLOGIES / "lambda-rds-sg-reference.yaml")
+    name = "orders-db.c9akciq32.us-east-1.rds.amazonaws.com"
+    a, b = (flow(t, "lambda:orders", name, port=5432) for t in (snapshot, native))
+    assert a["verdict"] == b["verdict"] == a["reply_verdict"] == b["reply_verdict"] == \
+        "delivered"
+    assert [h["kind"] for h in a["hops"]] == [h["kind"] for h in b["hops"]]

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netemu.dataplane.packet import ICMP
-
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -24,17 +22,15 @@ class Flows:
 
 
 def flow_groups(b: np.ndarray) -> Flows:
-    """Group packets by 5-tuple. ICMP is grouped by addresses (its port columns hold type
-    and code)."""
+    """Group packets by 5-tuple. For ICMP the port columns hold type and code, which rules
+    can tell apart, so they group too."""
     n = len(b)
     if n == 0:
         z = np.zeros(0, np.int64)
         return Flows(z, z, z, np.zeros(0, bool))
-    icmp = b["proto"] == ICMP
     k0 = (b["proto"].astype(np.uint64) << np.uint64(32)) | b["src"]
     k1 = ((b["dst"].astype(np.uint64) << np.uint64(32))
-          | (np.where(icmp, 0, b["sport"]).astype(np.uint64) << np.uint64(16))
-          | np.where(icmp, 0, b["dport"]).astype(np.uint64))
+          | (b["sport"].astype(np.uint64) << np.uint64(16)) | b["dport"].astype(np.uint64))
     # Sort one 64-bit mix of the two words (far faster than a two-key lexsort); equal keys
     # sit together, and should two different keys ever share a mix, sort both words.
     mix = k0 * _MIX ^ k1

@@ -272,7 +272,7 @@ class SourceNat:
         # destination (address, port, protocol) of TCP/UDP flows -> live mappings
         self.dest = _Table({"count": np.int64})
         self.rng = np.random.Generator(np.random.PCG64(seed))
-        self._salt = np.uint64((seed * 0xD6E8FEB86659FD93 + 0x5851F42D4C957F2D) % 2**64)
+        self._salt = (seed * 0xD6E8FEB86659FD93 + 0x5851F42D4C957F2D) % 2**64
         self.live = 0
         self._sweep_at = np.inf          # no live mapping can have timed out before this
         self._compact_at = 4096
@@ -403,7 +403,7 @@ class SourceNat:
                 break
             h = fk[pending, 0] * _M1
             h ^= fk[pending, 1]
-            h ^= self._salt + np.uint64(turn) * _M3
+            h ^= np.uint64((self._salt + turn * 0x94D049BB133111EB) % 2**64)
             h *= _M2
             h ^= h >> np.uint64(29)
             h *= _M1
