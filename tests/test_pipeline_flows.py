@@ -45,8 +45,7 @@ def test_per_flow_equals_per_packet(b):
     flows = b.copy()
     Dataplane(TOPO).run_flows(flows)
     for column in FATE_COLUMNS:
-        if column != "via":
-            assert (flows[column] == one_by_one[column]).all(), column
+        assert (flows[column] == one_by_one[column]).all(), column
 
 
 def test_flow_groups_in_order_of_first_appearance():

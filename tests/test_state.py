@@ -10,9 +10,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netemu.dataplane.packet import ACK, ICMP, SYN, TCP, UDP, from_columns
-from netemu.dataplane.state import NAT_FORGET, ConnTrack, SourceNat, Timeouts, flow_keys
+from netemu.dataplane.state import NAT_FORGET, ConnTrack, SourceNat, Timeouts
 
 IP = 0x0A0000FE
+
+
+def flow_keys(src, sport, dst, dport, proto) -> np.ndarray:
+    """The oracle's flow key: a 128-bit record per packet; ICMP by addresses only."""
+    icmp = proto == ICMP
+    keys = np.empty(len(src), dtype=[("a", "u8"), ("b", "u8")])
+    keys["a"] = (src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64)
+    sp = np.where(icmp, 0, sport).astype(np.uint64)
+    dp = np.where(icmp, 0, dport).astype(np.uint64)
+    keys["b"] = (sp << np.uint64(24)) | (dp << np.uint64(8)) | proto.astype(np.uint64)
+    return keys
 
 
 # ---- oracles ---------------------------------------------------------------------------

@@ -42,8 +42,7 @@ from netemu.model.resources import IGW, LAMBDA, LOCAL, NAT, NAT_ENI, PCX, VPCE
 from netemu.model.topology import Topology
 
 # what a flow's first packet decides for all of its packets
-FATE_COLUMNS = ("src", "dst", "sport", "dport", "node", "status", "reason", "at", "rule",
-                "via")
+FATE_COLUMNS = ("src", "dst", "sport", "dport", "status", "reason", "at", "rule")
 LINK_LOCAL_SERVICES = ("169.254.169.253", "169.254.169.254", "169.254.169.123")
 MAX_HOPS = 64
 

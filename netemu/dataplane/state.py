@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from netemu.dataplane.classify.flowtable import FlowTable
+from netemu.dataplane.grouping import group_keys
 from netemu.dataplane.packet import ICMP, SYN, TCP, UDP
 
 
@@ -42,18 +43,6 @@ _M2 = np.uint64(0xC2B2AE3D27D4EB4F)
 _M3 = np.uint64(0x94D049BB133111EB)
 
 
-def flow_keys(src, sport, dst, dport, proto) -> np.ndarray:
-    """Pack 5-tuples into one sortable 128-bit record per packet. ICMP carries its type and
-    code in the port columns, not a flow id, so ICMP flows are keyed by addresses only."""
-    icmp = proto == ICMP
-    keys = np.empty(len(src), dtype=[("a", "u8"), ("b", "u8")])
-    keys["a"] = (src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64)
-    sp = np.where(icmp, 0, sport).astype(np.uint64)
-    dp = np.where(icmp, 0, dport).astype(np.uint64)
-    keys["b"] = (sp << np.uint64(24)) | (dp << np.uint64(8)) | proto.astype(np.uint64)
-    return keys
-
-
 def _pack(src, dst, sport, dport, proto) -> tuple[np.ndarray, np.ndarray]:
     """FlowTable key words (pack_keys layout, context 0), ICMP keyed by addresses only."""
     proto = np.asarray(proto)
@@ -70,59 +59,6 @@ def _pack(src, dst, sport, dport, proto) -> tuple[np.ndarray, np.ndarray]:
 
 def _stack(k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
     return np.stack([k0, k1], axis=1)
-
-
-_scratch: dict[int, np.ndarray] = {}    # grouping tables by size, kept empty (all -1)
-
-
-def _group(k0: np.ndarray, k1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct keys of a batch: the first packet of each (ascending, i.e. in order of
-    first appearance) and each packet's group number. A scratch open-addressing table is
-    probed by all packets together; in each round every empty cell goes to one claimant
-    and everyone whose key differs from the cell's owner probes on."""
-    n = len(k0)
-    if n == 0:
-        return np.zeros(0, np.intp), np.zeros(0, np.intp)
-    bits = max(4, int(n).bit_length() + 1)
-    mask = (1 << bits) - 1
-    h = k0 * _M1
-    h ^= k1
-    h *= _M2
-    h >>= np.uint64(64 - bits)
-    cell = h.astype(np.intp)
-    table = _scratch.pop(bits, None)
-    if table is None:
-        table = np.full(1 << bits, -1, np.intp)
-    rep = np.empty(n, np.intp)
-    act = np.arange(n)
-    c = cell
-    claimed = []
-    while True:
-        owner = table[c]
-        free = owner < 0
-        if free.any():
-            cf = c[free]
-            table[cf] = act[free]             # one claimant per cell wins
-            claimed.append(cf)
-            owner = table[c]
-        same = k0[owner] == k0[act]
-        same &= k1[owner] == k1[act]
-        rep[act[same]] = owner[same]
-        if same.all():
-            break
-        act = act[~same]
-        c = (cell[act] + 1) & mask
-        cell[act] = c
-    for cf in claimed:
-        table[cf] = -1
-    _scratch[bits] = table
-    idx = np.arange(n)
-    first = np.full(n, n, np.intp)
-    np.minimum.at(first, rep, idx)            # the earliest packet stands for its key
-    rep = first[rep]
-    is_first = rep == idx
-    number = np.cumsum(is_first) - 1
-    return np.flatnonzero(is_first), number[rep]
 
 
 def _group_max(values: np.ndarray, group: np.ndarray, ngroups: int) -> np.ndarray:
@@ -188,7 +124,7 @@ class ConnTrack:
         src, dst, sport, dport = ((b["dst"], b["src"], b["dport"], b["sport"]) if reverse
                                   else (b["src"], b["dst"], b["sport"], b["dport"]))
         k0, k1 = _pack(src, dst, sport, dport, b["proto"])
-        first, group = _group(k0, k1)
+        first, group = group_keys(k0, k1)
         ts = np.ascontiguousarray(b["ts"])
         slots = self.table.lookup(_stack(k0[first], k1[first]))
         found = slots >= 0
@@ -294,7 +230,7 @@ class SourceNat:
         if self.idle is not None and now - self.idle > self._sweep_at:
             self._sweep(now)
         k0, k1 = _pack(b["src"], b["dst"], b["sport"], b["dport"], proto)
-        first, group = _group(k0, k1)
+        first, group = group_keys(k0, k1)
         g = len(first)
         gts = ts[first]
         last = _group_max(ts, group, g)
@@ -343,7 +279,7 @@ class SourceNat:
         if p.size:
             d0 = (proto[p].astype(np.uint64) << _S32) | dst[p].astype(np.uint64)
             d1 = dport[p].astype(np.uint64)
-            dfirst, dgroup = _group(d0, d1)
+            dfirst, dgroup = group_keys(d0, d1)
             dkeys = _stack(d0[dfirst], d1[dfirst])
             ds = self.dest.lookup(dkeys)
             absent = ds < 0
@@ -413,7 +349,7 @@ class SourceNat:
             free = np.flatnonzero((rs < 0) | (rev.values["flow"][np.maximum(rs, 0)] < 0))
             if not free.size:
                 continue
-            firsts, _ = _group(keys[free, 0], keys[free, 1])
+            firsts, _ = group_keys(keys[free, 0], keys[free, 1])
             win = free[firsts]
             self._bind(keys[win], rs[win], fslots[pending[win]])
             ports[pending[win]] = cand[win]
@@ -458,7 +394,7 @@ class SourceNat:
         """Protocols without ports share one reply key per remote address: it leads to the
         newest mapping (the last one opened in batch order)."""
         keys = self._reply_keys(dst, dport, np.zeros(len(dst), np.int64), proto)
-        firsts, grp = _group(keys[:, 0], keys[:, 1])
+        firsts, grp = group_keys(keys[:, 0], keys[:, 1])
         rs = self.rev.lookup(keys[firsts])
         absent = rs < 0
         if absent.any():
@@ -514,7 +450,7 @@ class SourceNat:
     def inbound(self, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Original (address, port) per reply packet, and which packets matched a flow."""
         k0, k1 = _pack(b["src"], b["dst"], b["sport"], b["dport"], b["proto"])
-        first, group = _group(k0, k1)
+        first, group = group_keys(k0, k1)
         g = len(first)
         ts = np.ascontiguousarray(b["ts"])
         rs = self.rev.lookup(_stack(k0[first], k1[first]))
