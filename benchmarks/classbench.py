@@ -9,12 +9,11 @@ against); and the compiled matcher called one packet at a time on a sample."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import write_result
+from benchmarks.common import parser, write_result
 from netemu.dataplane.classify.first_match import FirstMatch, first_match_scan, headers
 from netemu.errors import InputError
 from netemu.io.classbench import load_filters, load_trace
@@ -69,8 +68,7 @@ def bench(rules: Path, trace: Path, repeat: int, sample: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.classbench", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser("classbench", __doc__)
     ap.add_argument("rules", type=Path)
     ap.add_argument("trace", type=Path, nargs="?")
     ap.add_argument("--matches", type=Path, help="write first-match row per header here")

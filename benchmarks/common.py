@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -36,3 +37,9 @@ def write_result(name: str, data: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"machine": machine_info(), **data}, indent=2) + "\n")
     return path
+
+
+def parser(name: str, doc: str | None) -> argparse.ArgumentParser:
+    """The argument parser of `python -m benchmarks.NAME`, its docstring as help."""
+    return argparse.ArgumentParser(prog=f"python -m benchmarks.{name}", description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -13,12 +13,11 @@ would otherwise be refused, which is a different measurement."""
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 
-from benchmarks.common import write_result
+from benchmarks.common import parser, write_result
 from benchmarks.synthetic import packets, topology
 from netemu.dataplane.packet import DELIVERED
 from netemu.dataplane.pipeline import Dataplane, Settings
@@ -56,8 +55,7 @@ def measure(n: int, per_flow: int, sample: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.end_to_end", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser("end_to_end", __doc__)
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--sample", type=int, default=2_000)
     ap.add_argument("--per-flow", type=int, nargs="*", default=[1, 10, 100])

@@ -10,7 +10,6 @@ file (imports, topology, compiled dataplane)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -18,9 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import write_result
-from benchmarks.synthetic import stream, topology
-from netemu.io.pcap_writer import write_pcap
+from benchmarks.common import parser, write_result
+from benchmarks.synthetic import topology, write_trace
 
 CHILD = """
 import json, resource, sys, time
@@ -45,16 +43,15 @@ def child(trace: Path, batch: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser("memory", __doc__)
     ap.add_argument("--packets", type=int, default=10_000_000)
     ap.add_argument("--batch", type=int, default=65_536)
     args = ap.parse_args(argv)
     topo = topology()
     with tempfile.TemporaryDirectory() as tmp:
         small, big = Path(tmp) / "small.pcap", Path(tmp) / "big.pcap"
-        write_pcap(small, stream(topo, 1000, 10, args.batch))
-        write_pcap(big, stream(topo, args.packets, 10, args.batch), snaplen=96)
+        write_trace(small, topo, 1000, args.batch)
+        write_trace(big, topo, args.packets, args.batch, snaplen=96)
         size = big.stat().st_size
         base = child(small, args.batch)
         t = time.perf_counter()

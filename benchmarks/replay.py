@@ -10,16 +10,15 @@ packet. Results go to benchmarks/results/replay.json."""
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import write_result
+from benchmarks.common import parser, write_result
 from benchmarks.end_to_end import SETTINGS
-from benchmarks.synthetic import stream, topology
+from benchmarks.synthetic import topology, write_trace
 from netemu.apps.replay import replay
 from netemu.io.flowlog_writer import HEADER
 
@@ -47,19 +46,17 @@ def flow_log(path: Path, records: int, topo) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.replay", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser("replay", __doc__)
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--scapy-packets", type=int, default=20_000)
     args = ap.parse_args(argv)
     topo = topology()
-    from netemu.io.pcap_writer import write_pcap
     with tempfile.TemporaryDirectory() as tmp:
         pcap, log = Path(tmp) / "trace.pcap", Path(tmp) / "trace.log"
-        write_pcap(pcap, stream(topo, args.packets, 10, 262_144))
+        write_trace(pcap, topo, args.packets)
         head = Path(tmp) / "head.pcap"
-        write_pcap(head, stream(topo, args.scapy_packets, 10, 262_144))
+        write_trace(head, topo, args.scapy_packets)
         t = time.perf_counter()
         s = replay(topo, [pcap], settings=SETTINGS)
         t_pcap = time.perf_counter() - t

@@ -95,3 +95,10 @@ def stream(topo: netemu.Topology, total: int, per_flow: int, batch: int
         n = min(batch, total - done)
         yield packets(topo, n, per_flow, seed=done, t0=done * 1e-5, flow0=done // per_flow)
         done += n
+
+
+def write_trace(path, topo: netemu.Topology, total: int, batch: int = 262_144,
+                snaplen: int = 65535) -> None:
+    """A pcap of `total` packets of 10-packet flows, written batch by batch."""
+    from netemu.io.pcap_writer import write_pcap
+    write_pcap(path, stream(topo, total, 10, batch), snaplen=snaplen)

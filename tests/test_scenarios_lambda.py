@@ -150,3 +150,31 @@ def test_L8_subnet_out_of_addresses(network):
     with pytest.raises(InputError, match="SubnetIPAddressLimitReachedException"):
         network({"subnets": {"tiny": {"cidr": "10.0.99.0/28"}}, "hosts": hosts,
                  "functions": {"orders": {"subnets": ["tiny"]}}})
+
+
+def test_L12_role_without_eni_permissions_gets_no_hyperplane_eni(network):
+    topo = network({"functions": {"orders": {"role_can_manage_enis": False}}})
+    assert not [e for e in topo.enis.values() if e.kind == LAMBDA]
+    out = flow(topo, "lambda:orders", "api.example.com")
+    assert (out["verdict"], out["reason"]) == ("dropped", "LAMBDA_ENI_MISSING")
+    assert "AWSLambdaVPCAccessExecutionRole" in out["fix"][0]
+
+
+def test_L10_a_thousand_environments_open_a_thousand_database_connections(network, tmp_path):
+    from netemu.apps.replay import replay
+    from netemu.apps.workload import generate_workload, write_workload
+
+    topo = network()
+    batch = generate_workload(topo, "orders", 1000, 1, [f"{DB_NAME}:5432"], 10.0, rate=2.0,
+                              hold=1.0)
+    write_workload(tmp_path / "w.pcap", batch)
+    s = replay(topo, [tmp_path / "w.pcap"], tmp_path)
+    assert (s.flows, s.packets, s.rejected) == (1000, 1000 * 8, 0)   # 3 + 2 * 1 + 3 each
+    lines = (tmp_path / "flowlogs" / "eni-db-1.log").read_text().splitlines()[1:]
+    inbound = {tuple(x.split()[3:7]) for x in lines if x.split()[4] == "10.0.20.25"}
+    assert len(inbound) == 1000       # one connection per environment, through 2 ENIs (L3)
+    assert {x[0] for x in inbound} == {str(e.private_ip) for e in topo.enis.values()
+                                       if e.kind == LAMBDA}
+
+
+DB_NAME = "db-1.abc.us-east-1.rds.amazonaws.com"

@@ -194,6 +194,11 @@ def _advice(topo: Topology, result, leg) -> str:
     if reason == "LAMBDA_NOT_IN_VPC" and fn is not None:
         return (f"attach function {fn.id} to subnets and a security group of the VPC that "
                 f"holds {result.destination.ip} (L1, L2)")
+    if reason == "LAMBDA_ENI_MISSING" and fn is not None:
+        return (f"give function {fn.id}'s execution role ec2:CreateNetworkInterface, "
+                "ec2:DescribeNetworkInterfaces and ec2:DeleteNetworkInterface (the managed "
+                "policy AWSLambdaVPCAccessExecutionRole) so Lambda can create its Hyperplane "
+                "ENIs (L12)")
     if reason == "LAMBDA_INBOUND_NOT_SUPPORTED":
         return ("no configuration opens a connection into a function (L5): let the function "
                 "connect out, or invoke it through its API")

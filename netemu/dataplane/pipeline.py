@@ -192,9 +192,9 @@ class Dataplane:
         table = np.full((len(topo.functions), width), -2, dtype=np.int64)
         for i, name in enumerate(topo.function_order):
             fn = topo.functions[name]
-            for j, sn in enumerate(fn.subnets):
-                eni = topo.hyperplane_eni(sn, fn.security_groups)
-                table[i, j] = self.slots[("hp", eni.id)] if eni else -1
+            for j in range(len(fn.subnets)):
+                eni = topo.environment(name, j).eni
+                table[i, j] = self.slots[("hp", eni)] if eni else -1
         return table
 
     def _public_pairs(self, vpc: str | None) -> _PublicMap:

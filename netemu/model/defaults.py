@@ -81,6 +81,8 @@ def hyperplane_enis(functions: Iterable[LambdaFunction], subnets: dict[str, Subn
     made: list[Eni] = []
     notes: list[str] = []
     for fn in sorted(functions, key=lambda f: f.id):
+        if not fn.role_can_manage_enis:
+            continue            # L12: the execution role cannot create network interfaces
         for sn in fn.subnets:
             key = (sn, frozenset(fn.security_groups))
             if key in have or sn not in subnets:

@@ -301,7 +301,9 @@ class Topology:
         i = self.function_order.index(function)
         ip = aws_services.LAMBDA_ENV_BASE + i * aws_services.ENVS_PER_FUNCTION + k
         subnet = fn.subnets[k % len(fn.subnets)] if fn.subnets else None
-        eni = self.hyperplane_eni(subnet, fn.security_groups) if subnet else None
+        # L12: without ec2:CreateNetworkInterface and friends, Lambda makes no ENI for it
+        eni = (self.hyperplane_eni(subnet, fn.security_groups)
+               if subnet and fn.role_can_manage_enis else None)
         name = (subnet or "env") if k < max(len(fn.subnets), 1) else str(k)
         return ExecutionEnvironment(f"{fn.id}/{name}", fn.id, ip, eni.id if eni else None,
                                     subnet)
