@@ -333,3 +333,113 @@ def test_damaged_flow_logs_raise_input_error_or_read(tmp_path_factory, cut: int,
     f = tmp_path_factory.mktemp("fuzz") / "f.log"
     f.write_bytes(bytes(data[:cut]))
     assert _outcome(f, fast=True) == _outcome(f, fast=False)
+
+
+_TOKENS = {
+    "int": st.one_of(st.integers(0, 10**18).map(str), st.sampled_from(
+        ["-", "0", "007", "65535", "1" * 16, "9" * 17, "1" * 19, "x1", "+5", "1.5", "-1",
+         "12a", "--"])),
+    "addr": st.one_of(
+        st.tuples(*[st.integers(0, 255)] * 4).map(lambda o: ".".join(map(str, o))),
+        st.sampled_from(["-", "2001:db8::1", "::ffff:1.2.3.4", "1.2.3", "1..2.3",
+                         "1.2.3.4.5", "01.002.3.4", "a.b.c.d", "1111.2.3.4", "1.2.3.256",
+                         "255.255.255.255", "0.0.0.0", "10.0.0.1:", "1.2.3.4x",
+                         "123.123.123.1234", "abcdefghijklmnopq:"])),
+    "action": st.sampled_from(["ACCEPT", "REJECT", "-", "ALLOW", "ACCEPTX", "accept"]),
+    "log-status": st.sampled_from(["OK", "NODATA", "SKIPDATA", "-", "NOPE", "SKIPDATAX"]),
+    "str": st.one_of(st.sampled_from(["-", "x", "a.b", "eni-1", "i-0123456789abcdef0",
+                                      "z" * 300, "\u00e9t\u00e9"]),
+                     st.text("abc-019.", min_size=1, max_size=30)),
+}
+_FORMATS = [list(flr.DEFAULT_FIELDS),
+            "version interface-id account-id vpc-id subnet-id instance-id srcaddr dstaddr "
+            "srcport dstport protocol tcp-flags type pkt-srcaddr pkt-dstaddr action "
+            "log-status".split(),
+            ["srcaddr", "dstaddr", "protocol", "packets"],
+            ["start", "end", "bytes", "pkt-dstaddr", "action", "region", "tgw-id"]]
+
+
+def _parsed(path: Path, fast: bool) -> tuple:
+    """Records, strings and stats of a read, or its error (no expansion: random counts
+    of packets may be huge)."""
+    with pytest.MonkeyPatch.context() as mp:
+        if not fast:
+            mp.setattr(flr._BlockParser, "_fast", lambda self, seg, lo, n: None)
+        try:
+            recs, stats = read(path)
+        except InputError as e:
+            assert e.file == str(path) and e.line is not None
+            return ("error", str(e))
+    return ("ok", recs.records.tobytes(), tuple(recs.strings), stats)
+
+
+def _token(kind_of: str) -> st.SearchStrategy[str]:
+    kind = flr._kind(kind_of)
+    return _TOKENS[kind_of] if kind == "enum" else _TOKENS[kind]
+
+
+@st.composite
+def _flow_log(draw, valid: bool) -> bytes:
+    out = []
+    for _ in range(draw(st.integers(1, 3))):
+        fmt = draw(st.sampled_from(_FORMATS))
+        out.append(" ".join(fmt))
+        for _ in range(draw(st.integers(0, 12))):
+            toks = [draw(_token(f)) for f in fmt]
+            if draw(st.integers(0, 9)) == 0 and not valid:
+                toks = toks[:-1] if draw(st.booleans()) else toks + ["extra"]
+            sep = " " if valid else draw(st.sampled_from([" "] * 8 + ["  ", "\t"]))
+            end = "" if valid else draw(st.sampled_from([""] * 8 + [" ", "\r", "\n"]))
+            out.append(sep.join(toks) + end)
+    return ("\n".join(out) + "\n").encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), valid=st.booleans(), chunk=st.sampled_from([64, 300, 1 << 20]))
+def test_fast_parser_matches_exact_on_random_lines(tmp_path_factory, data, valid: bool,
+                                                   chunk: int) -> None:
+    """The word-gather fast path and the exact parser give the same records, strings,
+    stats -- or the same error, naming the same file and line -- on random lines of
+    random formats, valid or not, cut into blocks anywhere."""
+    text = data.draw(_flow_log(valid))
+    f = tmp_path_factory.mktemp("rand") / "r.log"
+    f.write_bytes(text)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(flr, "CHUNK_BYTES", chunk)
+        assert _parsed(f, fast=True) == _parsed(f, fast=False)
+
+
+def test_fast_parser_takes_clean_blocks(tmp_path: Path, monkeypatch) -> None:
+    """Clean lines -- missing values, IPv6, NODATA included -- never reach the exact
+    parser, and read as the exact parser reads them."""
+    rng = np.random.default_rng(5)
+    lines = ["version account-id interface-id srcaddr dstaddr srcport dstport protocol "
+             "packets bytes start end action log-status instance-id tcp-flags"]
+    for i in range(5000):
+        a = ".".join(str(x) for x in rng.integers(0, 256, 4))
+        if i % 97 == 5:
+            lines.append(f"5 1234 eni-{i % 7} - - - - - - - 100 160 - NODATA - -")
+        elif i % 89 == 3:
+            lines.append(f"5 1234 eni-{i % 7} 2001:db8::1 {a} 1 2 6 1 40 1 2 ACCEPT OK - 2")
+        elif i % 83 == 1:
+            lines.append(f"5 1234 eni-{i % 7} - {a} 1 2 6 1 40 1 2 REJECT OK - 2")
+        else:
+            inst = "-" if i % 3 else f"i-{i:017x}"
+            lines.append(f"5 1234 eni-{i % 7} {a} 010.0.0.{i % 256} {rng.integers(0, 65536)} "
+                         f"443 6 {rng.integers(1, 50)} {rng.integers(0, 10**16)} "
+                         f"{1700000000 + i} {1700000060 + i} ACCEPT OK {inst} 19")
+    f = tmp_path / "clean.log"
+    f.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(flr, "CHUNK_BYTES", 50_000)
+    exact_calls = []
+    real_exact = flr._BlockParser._exact
+    monkeypatch.setattr(flr._BlockParser, "_exact",
+                        lambda self, seg, lo: exact_calls.append(lo) or real_exact(self, seg, lo))
+    fast, s1 = read(f)
+    assert exact_calls == []
+    monkeypatch.setattr(flr._BlockParser, "_fast", lambda self, seg, lo, n: None)
+    exact, s2 = read(f)
+    assert s1 == s2 and s1.nodata > 0 and s1.skipped["ipv6"] > 0
+    assert s1.skipped["missing address"] > 0
+    assert np.array_equal(fast.records, exact.records)
+    assert fast.strings == exact.strings

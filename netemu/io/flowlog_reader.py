@@ -1,14 +1,15 @@
 """VPC Flow Logs reader: records as columns, and their expansion into packets.
 
 Why two parsers: flow-log exports run to billions of lines, so no Python runs per line.
-A block of clean lines goes through NumPy's C text reader (`np.loadtxt` into a structured
-dtype: integers natively, addresses and strings as fixed-width bytes, "-" swapped for a
-sentinel first), then addresses and strings are converted column-wise (dotted quads
-through NumPy's C number parser, strings interned by 64-bit hash). Any block the fast
-path is unsure of (tabs, blank lines, IPv6, garbled or over-long tokens) is re-parsed by
-the exact parser: NumPy tokenising (separator masks, token offsets) and per-field digit
-matrices, which names the line and field of a bad value. A test pins both to the same
-output. Header lines (field names) may appear anywhere -- concatenated S3 objects repeat
+A block of clean lines (one space between tokens, the format's field count on every
+line) is parsed column-wise from one byte buffer (netemu.io.flowlog_parse): separator and
+dot offsets come from one scan, numbers are read eight digits at a time from unaligned
+64-bit word gathers, dotted quads octet by octet between their dots, enums as words,
+strings interned by 64-bit hash. Any block the fast path is unsure of (tabs, blank lines,
+garbled or over-long tokens) is re-parsed by the exact parser: NumPy tokenising
+(separator masks, token offsets) and per-field digit matrices, which names the line and
+field of a bad value. Tests pin both to the same records, strings, stats and errors.
+Header lines (field names) may appear anywhere -- concatenated S3 objects repeat
 them -- and switch the format for the lines after them; `fields=` gives the format of a
 file without a header (a header later in the file still wins).
 
@@ -39,13 +40,24 @@ import numpy as np
 
 from netemu.dataplane.packet import ACK, FIN, RST, SYN, TCP, empty
 from netemu.errors import InputError
+from netemu.io.flowlog_parse import (
+    LEAD,
+    PAD,
+    enum_words,
+    has_colon,
+    ipv4_exact,
+    parse_int_exact,
+    parse_ipv4,
+    parse_uint,
+    token_words,
+    tokens,
+    word,
+    words,
+)
 from netemu.io.pcap_reader import DEFAULT_BATCH, ReadStats
 
 CHUNK_BYTES = 4 << 20
-_PAD = 256                 # zero bytes after each block: token gathers never clip
-_SENT = b"-999999999999999999"          # stands for "-" in the fast path
-_SENT_INT = -999999999999999999
-_FAST_DTYPE = {"int": "i8", "addr": "S48", "enum": "S24", "str": "S40"}
+_PAD = PAD                 # zero bytes after each block: token gathers never clip
 
 DEFAULT_FIELDS = ("version account-id interface-id srcaddr dstaddr srcport dstport protocol "
                   "packets bytes start end action log-status").split()
@@ -127,21 +139,26 @@ class _Strings:
         pad = -m.shape[1] % 8
         if pad:
             m = np.pad(m, ((0, 0), (0, pad)))
-        m = np.ascontiguousarray(m)
-        width = m.shape[1]
-        words = m.view("<u8")
+        return self.ids_words(np.ascontiguousarray(m).view("<u8"))
+
+    def ids_words(self, words: np.ndarray) -> np.ndarray:
+        """`ids` of tokens given as an (n, w) matrix of zero-padded little-endian words."""
+        words = np.ascontiguousarray(words)
         h = words[:, 0].copy()
         for w in range(1, words.shape[1]):
             h = h * np.uint64(0x100000001B3) ^ words[:, w]
-        uniq, rep, inverse = np.unique(h, return_index=True, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        if not np.array_equal(m, m[rep[inverse]]):
-            _, rep, inverse = np.unique(m.view(f"S{width}").reshape(-1), return_index=True,
-                                        return_inverse=True)
+        if len(h) and (h == h[0]).all():               # one string (account-id, often)
+            rep, inverse = np.zeros(1, np.intp), np.zeros(len(h), np.intp)
+        else:
+            _, rep, inverse = np.unique(h, return_index=True, return_inverse=True)
+            inverse = inverse.reshape(-1)
+        if not np.array_equal(words, words[rep[inverse]]):
+            _, rep, inverse = np.unique(words.view(f"S{8 * words.shape[1]}").reshape(-1),
+                                        return_index=True, return_inverse=True)
             inverse = inverse.reshape(-1)
         ids = np.empty(len(rep), np.int32)
         for i in np.argsort(rep).tolist():          # new strings in order of appearance
-            v = m[rep[i]].tobytes().rstrip(b"\0")
+            v = words[rep[i]].tobytes().rstrip(b"\0")
             got = self.index.get(v)
             if got is None:
                 got = self.index[v] = len(self.table)
@@ -169,34 +186,71 @@ def read_flow_logs(path: str | Path, *, fields: Sequence[str] | None = None,
     return _read(path, parser, batch_size)
 
 
+def _blocks(f: io.BufferedReader) -> Iterator[tuple[np.ndarray, int]]:
+    """(buffer, length): blocks of whole lines read into one reused buffer, each at
+    offset LEAD with at least _PAD addressable bytes after it (the last block gets a
+    newline if the file lacks one). A block is only valid until the next is read."""
+    buf = np.zeros(LEAD + CHUNK_BYTES + _PAD, np.uint8)
+    have = 0                                  # bytes of a partial line, at LEAD
+    while True:
+        need = LEAD + have + CHUNK_BYTES + _PAD
+        if len(buf) < need:                   # a line longer than a chunk
+            bigger = np.zeros(max(need, 2 * len(buf)), np.uint8)
+            bigger[:LEAD + have] = buf[:LEAD + have]
+            buf = bigger
+        got = 0
+        view = memoryview(buf)[LEAD + have:LEAD + have + CHUNK_BYTES]
+        while got < CHUNK_BYTES:
+            k = f.readinto(view[got:])
+            if not k:
+                break
+            got += k
+        end = LEAD + have + got
+        if not got:
+            if have:
+                if buf[end - 1] != 10:
+                    buf[end] = 10
+                    end += 1
+                yield buf, end - LEAD
+            return
+        cut = 0
+        tail = LEAD + have
+        step = 1 << 16
+        while tail < end:                     # find the last newline, from the end
+            lo = max(end - step, tail)
+            hits = np.flatnonzero(buf[lo:end] == 10)
+            if len(hits):
+                cut = lo + int(hits[-1]) + 1 - LEAD
+                break
+            end_search = lo
+            if end_search == tail:
+                break
+            step *= 4
+        if cut == 0 and have:                 # newline may lie in the carried bytes
+            hits = np.flatnonzero(buf[LEAD:LEAD + have] == 10)
+            cut = int(hits[-1]) + 1 if len(hits) else 0
+        if cut:
+            yield buf, cut
+        have = have + got - cut
+        if cut and have:
+            buf[LEAD:LEAD + have] = buf[LEAD + cut:LEAD + cut + have].copy()
+
+
 def _read(path: str | Path, parser: _BlockParser, batch_size: int) -> Iterator[FlowRecords]:
     pending: list[np.ndarray] = []
     count = 0
     with open(path, "rb") as f:
-        carry = b""
-        while True:
-            data = f.read(CHUNK_BYTES)
-            buf = carry + data if carry else data
-            if not data:
-                block, carry = buf, b""
-                if block and not block.endswith(b"\n"):
-                    block += b"\n"
-            else:
-                cut = buf.rfind(b"\n") + 1
-                block, carry = buf[:cut], buf[cut:]
-            if block:
-                recs = parser.parse(block)
-                while len(recs):
-                    take = recs[: batch_size - count]
-                    recs = recs[len(take):]
-                    pending.append(take)
-                    count += len(take)
-                    if count == batch_size:
-                        out = pending[0] if len(pending) == 1 else np.concatenate(pending)
-                        yield FlowRecords(out, parser.strings.table)
-                        pending, count = [], 0
-            if not data:
-                break
+        for buf, nbytes in _blocks(f):
+            recs = parser.parse(buf, nbytes)
+            while len(recs):
+                take = recs[: batch_size - count]
+                recs = recs[len(take):]
+                pending.append(take)
+                count += len(take)
+                if count == batch_size:
+                    out = pending[0] if len(pending) == 1 else np.concatenate(pending)
+                    yield FlowRecords(out, parser.strings.table)
+                    pending, count = [], 0
     if count:
         yield FlowRecords(np.concatenate(pending), parser.strings.table)
 
@@ -223,33 +277,54 @@ class _BlockParser:
         self.lines = 0
         self.strings = _Strings()
         self.names = np.array(sorted(KNOWN_FIELDS), dtype="S32")
+        self._buf = np.zeros(0, np.uint8)
+        self._w = words(np.zeros(8, np.uint8))
 
-    def parse(self, block: bytes) -> np.ndarray:
-        """Records of a block of whole lines (header lines switch the format)."""
-        a = np.frombuffer(block, np.uint8)
-        nl = np.flatnonzero(a == 10)
+    def parse(self, buf: np.ndarray, nbytes: int) -> np.ndarray:
+        """Records of the block buf[LEAD:LEAD+nbytes] of whole lines (header lines switch
+        the format); LEAD bytes before the block and _PAD after it must be addressable."""
+        if buf is not self._buf:
+            self._buf, self._w = buf, words(buf)
+        a = buf[LEAD:LEAD + nbytes]
+        # separator bytes (space, newline, tab...) and dots; dots split dotted quads
+        marks = np.flatnonzero((a <= 32) | (a == 46))
+        mc = a[marks]
+        spi = np.flatnonzero(mc != 46)         # which marks separate tokens
+        sep, sc = marks[spi], mc[spi]
+        self._marks = marks + LEAD
+        self._spi = np.concatenate(([-1], spi))   # a mark before the block, then spi
+        nlpos = np.flatnonzero(sc == 10)       # which separators end lines
+        nl = sep[nlpos]
         nlines = len(nl)
         ls = np.zeros(nlines, np.int64)
         ls[1:] = nl[:-1] + 1
-        headers = self._headers(block, a, ls, nl)
+        headers = self._headers(a, ls, nl)
         out = []
         lo = 0
         for h in headers + [nlines]:
             if h > lo:
-                seg = block[ls[lo]:nl[h - 1] + 1]
                 blank = bool(((nl[lo:h] - ls[lo:h]) <= 1).any())
+                i0 = int(nlpos[lo - 1]) + 1 if lo else 0
+                i1 = int(nlpos[h - 1]) + 1
+                seg = (sep[i0:i1], sc[i0:i1], int(ls[lo]), i0)
                 recs = None if blank else self._fast(seg, lo, h - lo)
-                out.append(self._exact(seg, lo) if recs is None else self._account(recs))
+                if recs is None:
+                    recs = self._exact(a[ls[lo]:nl[h - 1] + 1].tobytes(), lo)
+                out.append(recs)
             if h < nlines:
-                names = block[ls[h]:nl[h]].decode("utf-8", "replace").split()
+                names = a[ls[h]:nl[h]].tobytes().decode("utf-8", "replace").split()
                 _check_fields(names, self.file, self.lines + h + 1)
                 self.fields = names
             lo = h + 1
         self.lines += nlines
+        if len(out) == 1:
+            return out[0]
         return np.concatenate(out) if out else np.zeros(0, RECORD_DTYPE)
 
-    def _headers(self, block: bytes, a: np.ndarray, ls: np.ndarray, nl: np.ndarray) -> list[int]:
+    def _headers(self, a: np.ndarray, ls: np.ndarray, nl: np.ndarray) -> list[int]:
         """Header lines: the first token is a field name, or every token looks like one."""
+        if not len(ls):
+            return []
         fb = a[np.minimum(ls, len(a) - 1)]
         cand = np.flatnonzero((fb >= 97) & (fb <= 122) & (ls < nl))
         if not len(cand):
@@ -262,75 +337,90 @@ class _BlockParser:
         found = cand[known].tolist()
         named = (((m >= 97) & (m <= 122)) | (m == 45) | (m == 0)).all(axis=1) & ~known
         for i in cand[named].tolist():
-            toks = block[ls[i]:nl[i]].split()
+            toks = a[ls[i]:nl[i]].tobytes().split()
             if all(_is_name(t) for t in toks) and any(t.decode() in KNOWN_FIELDS for t in toks):
                 found.append(i)
         return sorted(found)
 
-    def _fast(self, seg: bytes, lo: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """Parse a clean segment with NumPy's C text reader; None when anything is unusual
-        (tabs, signs, over-long or garbled tokens), leaving it to the exact parser."""
-        if b"\t" in seg or b"+" in seg:
+    def _fast(self, seg: tuple[np.ndarray, np.ndarray, int, int], lo: int,
+              n: int) -> np.ndarray | None:
+        """Records of `n` lines of clean tokens (one space between tokens, every line of
+        the format's field count, every value well formed), parsed column-wise with word
+        gathers; None when anything is unusual, leaving the lines to the exact parser.
+        `seg`: the separators of the lines (offsets in the block, and their bytes), the
+        offset of the first line and the index of its first separator in the block."""
+        sep, sc, first, i0 = seg
+        k = len(self.fields)
+        if len(sep) != n * k:
             return None
-        a = np.frombuffer(seg, np.uint8)
-        dash = np.flatnonzero(a == 45)
-        text = seg
-        if len(dash):                         # "-" tokens (missing values) -> sentinel
-            before = np.ones(len(dash), bool)
-            before[dash > 0] = a[dash[dash > 0] - 1] <= 32
-            after = a[dash + 1] <= 32         # seg ends with a newline: dash + 1 exists
-            if (before & ~after).any():
-                return None                   # a token starting with "-" ("-0", "-x")
-            solo = dash[before & after].tolist()
-            if solo:
-                cuts = zip([0] + [x + 1 for x in solo], solo + [len(seg)], strict=True)
-                text = _SENT.join([seg[x:y] for x, y in cuts])
-        dt = np.dtype([(f"f{j}", _FAST_DTYPE[_kind(f)]) for j, f in enumerate(self.fields)])
-        try:
-            x = np.loadtxt(io.BytesIO(text), dtype=dt, delimiter=None, comments=None,
-                           encoding="latin1", ndmin=1)
-        except ValueError:
+        c = sc.reshape(n, k)
+        if not (c[:, -1] == 10).all() or np.count_nonzero(sc == 32) != n * (k - 1):
             return None
-        if len(x) != n:
+        end = sep.reshape(n, k).T + LEAD                    # (field, line) token ends
+        start = np.empty_like(end)
+        start[0, 0] = first + LEAD
+        start[0, 1:] = end[-1, :-1] + 1
+        start[1:] = end[:-1] + 1
+        ln = end - start
+        if ln.min() < 1:                                    # doubled or edge spaces
             return None
-        recs = np.full(n, -1, RECORD_DTYPE)
-        recs["line"] = self.lines + lo + 1 + np.arange(n)
+        buf, w = self._buf, self._w
+        cols: dict[str, np.ndarray] = {}
         ipv6 = np.zeros(n, bool)
-        for j, fname in enumerate(self.fields):
-            v = x[f"f{j}"]
-            kind = _kind(fname)
-            if kind == "int":
-                missing = v == _SENT_INT
-                if (v[~missing] < 0).any():
+        kinds = [_kind(f) for f in self.fields]
+        ints = [j for j, kd in enumerate(kinds) if kd == "int"]
+        if ints:
+            e, ln_i = end[ints].reshape(-1), ln[ints].reshape(-1)
+            vals, ok = parse_uint(w, e, ln_i)
+            odd = np.flatnonzero(~ok)                       # "-" (missing) or bad
+            if len(odd):
+                if not ((ln_i[odd] == 1) & (buf[e[odd] - 1] == 45)).all():
                     return None
-                vals = v
+                vals[odd] = -1
+            vals = vals.reshape(len(ints), n)
+            for i, j in enumerate(ints):
+                if self.fields[j] in _COLUMN:
+                    cols[_COLUMN[self.fields[j]]] = vals[i]
+        for j, (fname, kind) in enumerate(zip(self.fields, kinds, strict=True)):
+            if kind == "int":
+                continue
+            s, lj = start[j], ln[j]
+            if kind == "addr":
+                # the marks between this token's separator and the one before: its dots
+                t = i0 + j + k * np.arange(n)
+                hi, lo_ = self._spi[t + 1], self._spi[t]
+                ok = hi - lo_ == 4
+                at = hi[:, None] + np.arange(-3, 0)
+                if not ok.all():
+                    at = np.clip(at, 0, len(self._marks) - 1)
+                vals, quad = parse_ipv4(w, s, end[j], self._marks[at])
+                ok &= quad
+            elif kind == "enum":
+                raw = enum_words(w, s, lj)
+                vals = np.full(n, -2, np.int64)
+                for text, code in ENUM_FIELDS[fname].items():
+                    vals[raw == _ENUM_WORDS[text]] = code
+                ok = vals != -2
             else:
-                width = v.dtype.itemsize
-                m = np.ascontiguousarray(v).view(np.uint8).reshape(n, width)
-                if m[:, -1].any():
-                    return None                               # token may be cut
-                missing = m[:, 0] == 45                      # "-": only the sentinel
-                if missing.any():
-                    maybe = np.flatnonzero(missing)
-                    if not (v[maybe] == _SENT).all():
-                        return None
-                if kind == "addr":
-                    vals = _ipv4_fast(m, missing)
-                    if vals is None:
-                        return None
-                elif kind == "enum":
-                    word = np.ascontiguousarray(m[:, :8]).view("<u8").reshape(-1)
-                    vals = np.full(n, -2, np.int64)
-                    for text, code in ENUM_FIELDS[fname].items():
-                        vals[word == _ENUM_WORDS[text]] = code
-                    if (((vals == -2) | m[:, 8:].any(axis=1)) & ~missing).any():
-                        return None
-                else:
-                    vals = self.strings.ids(m)
-            col = _COLUMN.get(fname)
-            if col is not None:
-                recs[col] = np.where(missing, -1, vals)
-        return recs, ipv6
+                if lj.max() > _PAD:
+                    return None
+                vals = self.strings.ids_words(token_words(w, s, lj)).astype(np.int64)
+                ok = lj != 1                                # only these can be "-"
+            odd = np.flatnonzero(~ok)
+            if len(odd):
+                missing = (lj[odd] == 1) & (buf[s[odd]] == 45)
+                if kind == "addr":                          # IPv6 reads, as in _exact
+                    v6 = np.zeros(len(odd), bool)
+                    v6[~missing] = has_colon(buf, s[odd[~missing]], lj[odd[~missing]])
+                    ipv6[odd[v6]] = True
+                    missing |= v6
+                if not missing.all() and kind != "str":
+                    return None
+                vals[odd[missing & ~v6 if kind == "addr" else missing]] = -1
+            if fname in _COLUMN:
+                cols[_COLUMN[fname]] = vals
+        line = self.lines + lo + 1 + np.arange(n)
+        return self._assemble(cols, line, ipv6)
 
     def _error(self, local_line: int, problem: str) -> InputError:
         return InputError(problem, file=self.file, line=self.lines + local_line + 1)
@@ -341,8 +431,8 @@ class _BlockParser:
         # a leading space and trailing zeros make every token start and end at an edge
         a = np.frombuffer(b" " + seg + bytes(_PAD), np.uint8)
         nl = np.flatnonzero(a == 10)
-        word = a > 32                         # space, tab, CR, LF (and controls) separate
-        edges = np.flatnonzero(word[1:] != word[:-1]) + 1
+        inword = a > 32                       # space, tab, CR, LF (and controls) separate
+        edges = np.flatnonzero(inword[1:] != inword[:-1]) + 1
         starts, ends = edges[0::2], edges[1::2]
         first = np.zeros(len(nl) + 1, np.int64)
         first[1:] = np.searchsorted(starts, nl)
@@ -355,11 +445,11 @@ class _BlockParser:
                                       f"found {int(cnt[i])}")
         rows = np.flatnonzero(cnt)
         n = len(rows)
-        recs = np.full(n, -1, RECORD_DTYPE)
-        recs["line"] = self.lines + lo + rows + 1
+        line = self.lines + lo + rows + 1
         ipv6 = np.zeros(n, bool)
+        cols: dict[str, np.ndarray] = {}
         if n == 0:
-            return self._account((recs, ipv6))
+            return self._assemble(cols, line, ipv6)
         tok = starts[first[rows][:, None] + np.arange(k)]
         ln = ends[first[rows][:, None] + np.arange(k)] - tok
         for j, fname in enumerate(self.fields):
@@ -367,13 +457,13 @@ class _BlockParser:
             missing = (lj == 1) & (a[sj] == 45)
             kind = _kind(fname)
             if kind == "int":
-                vals, bad = _parse_int(a, sj, lj)
+                vals, bad = parse_int_exact(a, sj, lj)
             elif kind == "addr":
-                vals, bad, v6 = _ipv4_matrix(_tokens(a, sj, np.minimum(lj, 40), 40), lj)
+                vals, bad, v6 = ipv4_exact(tokens(a, sj, np.minimum(lj, 40), 40), lj)
                 ipv6 |= v6 & ~missing
                 bad &= ~v6
             elif kind == "enum":
-                raw = _word(a, sj, lj)
+                raw = word(a, sj, lj)
                 vals = np.full(n, -2, np.int64)
                 for text, code in ENUM_FIELDS[fname].items():
                     vals[raw == _ENUM_WORDS[text]] = code
@@ -381,7 +471,7 @@ class _BlockParser:
             else:
                 bad = lj > _PAD
                 width = -(-int(min(lj.max(), _PAD)) // 8) * 8
-                vals = self.strings.ids(_tokens(a, sj, np.minimum(lj, _PAD), width))
+                vals = self.strings.ids(tokens(a, sj, np.minimum(lj, _PAD), width))
             bad &= ~missing
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
@@ -389,26 +479,36 @@ class _BlockParser:
                 raise self._error(lo + int(rows[i]), f"garbled {fname} value {text!r}")
             col = _COLUMN.get(fname)
             if col is not None:
-                recs[col] = np.where(missing, -1, vals)
-        return self._account((recs, ipv6))
+                cols[col] = np.where(missing, -1, vals)
+        return self._assemble(cols, line, ipv6)
 
-    def _account(self, parsed: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        """Count records, NODATA/SKIPDATA and IPv6; keep the replayable ones."""
-        recs, ipv6 = parsed
+    def _assemble(self, cols: dict[str, np.ndarray], line: np.ndarray,
+                  ipv6: np.ndarray) -> np.ndarray:
+        """Count records, NODATA/SKIPDATA and IPv6; the replayable ones as RECORD_DTYPE
+        (-1 in every column the format lacks)."""
+        n = len(line)
         st = self.stats
-        st.records += len(recs)
-        status = recs["log_status"]
+        st.records += n
+        none = np.full(n, -1, np.int64)
+        status = cols.get("log_status", none)
         nodata, skipdata = status == NODATA, status == SKIPDATA
         st.nodata += int(nodata.sum())
         st.skipdata += int(skipdata.sum())
         ipv6 &= ~(nodata | skipdata)
         if ipv6.any():
             st.skip("ipv6", int(ipv6.sum()))
-        noaddr = ~(nodata | skipdata | ipv6) & ((recs["src"] < 0) | (recs["dst"] < 0))
+        noaddr = ~(nodata | skipdata | ipv6) & ((cols.get("src", none) < 0) |
+                                               (cols.get("dst", none) < 0))
         if noaddr.any():
             st.skip("missing address", int(noaddr.sum()))
         drop = nodata | skipdata | ipv6 | noaddr
-        return recs[~drop] if drop.any() else recs
+        keep = np.flatnonzero(~drop) if drop.any() else None
+        recs = np.empty(n if keep is None else len(keep), RECORD_DTYPE)
+        recs.view(np.uint8).fill(255)                 # -1 in every column
+        recs["line"] = line if keep is None else line[keep]
+        for col, v in cols.items():
+            recs[col] = v if keep is None else v[keep]
+        return recs
 
 
 def _kind(name: str) -> str:
@@ -417,87 +517,6 @@ def _kind(name: str) -> str:
     if name in ADDR_FIELDS:
         return "addr"
     return "enum" if name in ENUM_FIELDS else "str"
-
-
-def _tokens(a: np.ndarray, s: np.ndarray, ln: np.ndarray, width: int) -> np.ndarray:
-    """Tokens as an (n, width) zero-padded byte matrix; `a` ends with _PAD zero bytes."""
-    cols = np.arange(width)
-    return a[s[:, None] + cols] * (cols < ln[:, None])
-
-
-def _word(a: np.ndarray, s: np.ndarray, ln: np.ndarray) -> np.ndarray:
-    """Tokens of up to 8 bytes as one integer each (longer tokens get 0)."""
-    return np.where(ln <= 8, _tokens(a, s, ln, 8).view("<u8").reshape(-1), 0)
-
-
-def _parse_int(a: np.ndarray, s: np.ndarray, ln: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Decimal tokens, right-aligned into a digit matrix and folded with powers of ten."""
-    width = int(min(ln.max(), 18))
-    cols = np.arange(width)
-    d = a[(s + ln - width)[:, None] + cols] - np.uint8(48)      # wraps: non-digits > 9
-    d *= cols >= (width - ln)[:, None]
-    bad = (d > 9).any(axis=1) | (ln > 18)
-    if width <= 15:       # float64 holds 15 digits exactly, and BLAS folds them fast
-        pow10 = 10.0 ** np.arange(width - 1, -1, -1)
-        return (d.astype(np.float64) @ pow10).astype(np.int64), bad
-    return d.astype(np.int64) @ (10 ** np.arange(width - 1, -1, -1, dtype=np.int64)), bad
-
-
-def _ipv4_fast(m: np.ndarray, missing: np.ndarray) -> np.ndarray | None:
-    """Dotted quads of a clean column through NumPy's C number parser (dots made
-    separators); None when any token is not a plain dotted quad (IPv6, garbled...)."""
-    vals = np.full(len(m), -1, np.int64)
-    sub = m[~missing, :16]
-    if not len(sub):
-        return vals
-    dot = sub == 46
-    digit = (sub >= 48) & (sub <= 57)
-    if (m[~missing, 15:] != 0).any() or ((sub != 0) & ~dot & ~digit).any():
-        return None
-    after = sub[:, 1:]
-    if (dot.sum(axis=1) != 3).any() or not digit[:, 0].all() or \
-            (dot[:, :-1] & ((after == 46) | (after == 0))).any():
-        return None
-    octets = np.fromstring(np.where(digit, sub, 32).astype(np.uint8).tobytes(),
-                           dtype=np.int64, sep=" ")
-    if len(octets) != 4 * len(sub) or (octets > 255).any():
-        return None
-    o = octets.reshape(-1, 4)
-    vals[~missing] = (o[:, 0] << 24) | (o[:, 1] << 16) | (o[:, 2] << 8) | o[:, 3]
-    return vals
-
-
-def _ipv4_matrix(m: np.ndarray, ln: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dotted quads (zero-padded byte matrix, lengths `ln`) to integers; also flags IPv6
-    (a ':') and malformed tokens."""
-    n = len(m)
-    m = m[:, :16]
-    mask = np.arange(m.shape[1]) < ln[:, None]
-    isdot = (m == 46) & mask
-    v6 = ((m == 58) & mask).any(axis=1)          # IPv6 has a ':' in its first 5 chars
-    bad = (mask & ~isdot & ((m < 48) | (m > 57))).any(axis=1) | (ln > 15)
-    bad |= isdot.sum(axis=1) != 3
-    val = np.zeros(n, np.int64)
-    good = np.flatnonzero(~bad)
-    if len(good):
-        mg = m[good].astype(np.int64) - 48
-        dots = np.nonzero(isdot[good])[1].reshape(-1, 3)
-        lo = np.column_stack([np.zeros(len(good), np.int64), dots + 1])
-        hi = np.column_stack([dots, ln[good]])
-        olen = hi - lo
-        acc = np.zeros(len(good), np.int64)
-        obad = ((olen < 1) | (olen > 3)).any(axis=1)
-        rows = np.arange(len(good))
-        for j in range(4):
-            e, ol = hi[:, j], olen[:, j]
-            v = mg[rows, np.maximum(e - 1, 0)]
-            v = v + np.where(ol >= 2, mg[rows, np.maximum(e - 2, 0)] * 10, 0)
-            v = v + np.where(ol >= 3, mg[rows, np.maximum(e - 3, 0)] * 100, 0)
-            obad |= v > 255
-            acc = acc * 256 + v
-        val[good] = acc
-        bad[good[obad]] = True
-    return val, bad, v6
 
 
 # ----------------------------------------------------------------------------- expansion
