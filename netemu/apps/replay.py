@@ -82,14 +82,15 @@ class _Connections:
     """Every connection seen, keyed by its two endpoints in a fixed order; who opened it,
     what became of its request, and what its packets added up to."""
 
-    COLUMNS = {"opener_low": np.bool_, "id": np.int64, "status": np.int8, "at": np.int32,
+    # kept narrow: a replay holds one row per connection it has seen
+    COLUMNS = {"opener_low": np.bool_, "id": np.int32, "status": np.int8, "at": np.int32,
                "rule": np.int32, "reason": np.int16, "src": np.uint32, "dst": np.uint32,
-               "sport": np.uint16, "dport": np.uint16, "fwd_packets": np.int64,
-               "fwd_bytes": np.int64, "fwd_ok": np.int64, "rev_packets": np.int64,
-               "rev_bytes": np.int64, "rev_ok": np.int64, "rev_at": np.int32,
-               "rev_rule": np.int32, "rev_reason": np.int16, "first": np.float64,
-               "o_src": np.uint32, "o_dst": np.uint32, "o_sport": np.uint16,
-               "o_dport": np.uint16, "proto": np.uint8}
+               "sport": np.uint16, "dport": np.uint16, "fwd_packets": np.int32,
+               "fwd_bytes": np.int64, "fwd_ok": np.int32, "rev_packets": np.int32,
+               "rev_bytes": np.int64, "rev_ok": np.int32, "rev_at": np.int32,
+               "rev_rule": np.int32, "rev_reason": np.int16, "o_src": np.uint32,
+               "o_dst": np.uint32, "o_sport": np.uint16, "o_dport": np.uint16,
+               "proto": np.uint8}
 
     def __init__(self) -> None:
         self.table = FlowTable(self.COLUMNS)
@@ -107,8 +108,7 @@ class _Connections:
         known = self.table.lookup(keys) >= 0
         # the first packet of a new connection opened it (insert keeps first occurrences)
         slot = self.table.insert(keys, b["ts"], opener_low=low, status=PENDING, at=-1,
-                                 rule=-1, rev_at=-1, rev_rule=-1, first=b["ts"],
-                                 o_src=b["src"], o_dst=b["dst"], o_sport=b["sport"],
+                                 rule=-1, rev_at=-1, rev_rule=-1, o_src=b["src"], o_dst=b["dst"], o_sport=b["sport"],
                                  o_dport=b["dport"], proto=b["proto"])
         if not known.all():
             fresh = slot[~known]
@@ -214,7 +214,7 @@ class Replayer:
             s = slot[mask]
             np.add.at(v[f"{prefix}_packets"], s, 1)
             np.add.at(v[f"{prefix}_bytes"], s, length[mask])
-            np.add.at(v[f"{prefix}_ok"], s, ok[mask].astype(np.int64))
+            np.add.at(v[f"{prefix}_ok"], s, ok[mask].astype(np.int32))
         bad = ~forward & (b["status"] == DROPPED)
         v["rev_at"][slot[bad]] = b["at"][bad]
         v["rev_rule"][slot[bad]] = b["rule"][bad]

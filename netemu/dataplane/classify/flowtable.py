@@ -67,10 +67,10 @@ class FlowTable:
         self._alive = np.zeros(cap, bool)
         self.last = np.zeros(cap, np.float64)
         self.values = {name: np.zeros(cap, dt) for name, dt in (values or {}).items()}
-        self._free = np.arange(cap - 1, -1, -1, dtype=np.int64)   # stack, pop from end
+        self._free = np.arange(cap - 1, -1, -1, dtype=np.int32)   # stack, pop from end
         self._nfree = cap
         self._bits = max(5, int(np.ceil(np.log2(cap * 2))))
-        self._index = np.full(1 << self._bits, -1, np.int64)
+        self._index = np.full(1 << self._bits, -1, np.int32)   # 4 bytes a cell: memory
 
     def __len__(self) -> int:
         return int(self._alive.sum())
@@ -174,14 +174,15 @@ class FlowTable:
         self.last = np.concatenate([self.last, np.zeros(old)])
         self.values = {k: np.concatenate([v, np.zeros(old, v.dtype)])
                        for k, v in self.values.items()}
-        free = np.concatenate([np.arange(new - 1, old - 1, -1), self._free[:self._nfree]])
-        self._free = np.concatenate([free, np.zeros(old, np.int64)])
+        free = np.concatenate([np.arange(new - 1, old - 1, -1, dtype=np.int32),
+                               self._free[:self._nfree]])
+        self._free = np.concatenate([free, np.zeros(old, np.int32)])
         self._nfree = free.size
 
     def _rebuild(self) -> None:
         live = np.flatnonzero(self._alive)
         self._bits = max(5, int(np.ceil(np.log2(max(live.size, 8) * 4))))
-        self._index = np.full(1 << self._bits, -1, np.int64)
+        self._index = np.full(1 << self._bits, -1, np.int32)   # 4 bytes a cell: memory
         self._place(live)
 
     def _place(self, slots: np.ndarray) -> None:
