@@ -108,8 +108,9 @@ class _Connections:
         known = self.table.lookup(keys) >= 0
         # the first packet of a new connection opened it (insert keeps first occurrences)
         slot = self.table.insert(keys, b["ts"], opener_low=low, status=PENDING, at=-1,
-                                 rule=-1, rev_at=-1, rev_rule=-1, o_src=b["src"], o_dst=b["dst"], o_sport=b["sport"],
-                                 o_dport=b["dport"], proto=b["proto"])
+                                 rule=-1, rev_at=-1, rev_rule=-1, o_src=b["src"],
+                                 o_dst=b["dst"], o_sport=b["sport"], o_dport=b["dport"],
+                                 proto=b["proto"])
         if not known.all():
             fresh = slot[~known]
             _, first = np.unique(fresh, return_index=True)
