@@ -41,10 +41,6 @@ def net_range(net: Network) -> tuple[int, int]:
     return int(net.network_address), int(net.broadcast_address)
 
 
-def ips_to_ints(ips: list[str]) -> np.ndarray:
-    return np.array([ip_to_int(i) for i in ips], dtype=np.uint32)
-
-
 # Addresses never routed on the internet: RFC 1918, shared, link-local, loopback, multicast.
 PRIVATE_NETS = tuple(ipaddress.IPv4Network(n) for n in (
     "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",

@@ -434,9 +434,6 @@ class Dataplane:
     def _reply_start(self, at: int) -> int:
         return getattr(self.elements[at], "reply_from", -1)
 
-    def element_name(self, index: int) -> str:
-        return self.elements[index].name if index >= 0 else "routing-loop"
-
 
 def _per_packet(o: Observation, b: np.ndarray, members: np.ndarray, flows: Flows,
                 weights: np.ndarray) -> Observation:

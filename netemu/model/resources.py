@@ -63,10 +63,6 @@ class Subnet:
         base = self.cidr.network_address
         return (base, base + 1, base + 2, base + 3, self.cidr.broadcast_address)
 
-    @property
-    def usable_ips(self) -> int:
-        return self.cidr.num_addresses - 5
-
 
 # route target kinds (R3)
 LOCAL, IGW, NAT, ENI_TARGET, VPCE, PCX, TGW, VGW, EIGW = (

@@ -264,15 +264,6 @@ class Topology:
                 return sn
         return None
 
-    def vpc_of(self, resource_id: str) -> str | None:
-        for table in (self.subnets, self.route_tables, self.network_acls,
-                      self.security_groups):
-            if resource_id in table:
-                return table[resource_id].vpc
-        if resource_id in self.enis:
-            return self.subnets[self.enis[resource_id].subnet].vpc
-        return None
-
     # ---- Lambda execution environments ---------------------------------------------
     def _make_environments(self) -> None:
         """The first environment in each of a function's subnets, by name (`orders/private-a`);

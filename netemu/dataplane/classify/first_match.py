@@ -245,11 +245,6 @@ class FirstMatch:
         """Row index of the first matching row per packet, -1 when none matches."""
         return self.match_headers(headers(src, dst, sport, dport, proto))
 
-    def match_batch(self, batch: np.ndarray) -> np.ndarray:
-        """Same as match() on a PacketBatch."""
-        return self.match(batch["src"], batch["dst"], batch["sport"], batch["dport"],
-                          batch["proto"])
-
     def _walk(self, flat: np.ndarray, n: int) -> np.ndarray:
         """Leaf node of every (tree, packet) pair, tree-major: pair t*n + i. Leaves point
         back at themselves, so pairs already at a leaf may walk on harmlessly; they leave
