@@ -201,10 +201,10 @@ class SourceNat:
         self.ip, self.lo, self.hi = ip, lo, hi
         self.per_destination, self.total, self.idle = per_destination, total, idle
         # flow -> port, live (False: released, remembered), reply-key slot, destination slot
-        self.fwd = _Table({"port": np.int32, "live": np.bool_, "rev": np.int64,
-                           "dest": np.int64})
+        self.fwd = _Table({"port": np.int32, "live": np.bool_, "rev": np.int32,
+                           "dest": np.int32})       # slots: int32 keeps a flow's cost low
         # reply key (remote -> ip:port) -> flow slot holding it, -1 when free
-        self.rev = _Table({"flow": np.int64})
+        self.rev = _Table({"flow": np.int32})
         # destination (address, port, protocol) of TCP/UDP flows -> live mappings
         self.dest = _Table({"count": np.int64})
         self.rng = np.random.Generator(np.random.PCG64(seed))

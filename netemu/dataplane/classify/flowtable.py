@@ -181,7 +181,7 @@ class FlowTable:
 
     def _rebuild(self) -> None:
         live = np.flatnonzero(self._alive)
-        self._bits = max(5, int(np.ceil(np.log2(max(live.size, 8) * 4))))
+        self._bits = max(5, int(np.ceil(np.log2(max(live.size, 8) * 2))))   # load <= 1/2
         self._index = np.full(1 << self._bits, -1, np.int32)   # 4 bytes a cell: memory
         self._place(live)
 
