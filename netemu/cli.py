@@ -119,6 +119,8 @@ def replay(
         help="Fields of flow logs without a header line, space-separated.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json.")] = False,
+    batch: Annotated[int, typer.Option(help="Packets per batch: larger is faster, "
+                                       "smaller holds less.")] = 65_536,
 ) -> None:
     """Replay traces through the topology: verdicts per flow, emulated flow logs per ENI,
     per-hop captures and a summary."""
@@ -132,7 +134,7 @@ def replay(
             summary = run_replay(topo, traces, out, format=fmt,
                                  fields=flowlog_fields.split() if flowlog_fields else None,
                                  mappings=map_ or (), captures=capture or (),
-                                 progress=advance)
+                                 batch_size=batch, progress=advance)
     except InputError as exc:
         fail(exc)
     except OSError as exc:

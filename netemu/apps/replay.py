@@ -23,6 +23,7 @@ from netemu.addr import in_ranges, int_to_ip
 from netemu.apps.resolve import resolve_source
 from netemu.dataplane.classify.flowtable import FlowTable, pack_keys
 from netemu.dataplane.elements.base import Observation
+from netemu.dataplane.grouping import Flows, flow_groups
 from netemu.dataplane.packet import DELIVERED, DROPPED, ICMP, IN_FLIGHT, UNPLACED
 from netemu.dataplane.pipeline import Dataplane, Settings
 from netemu.dataplane.reasons import CODE, CODES
@@ -156,7 +157,9 @@ class Replayer:
     def feed(self, b: np.ndarray) -> list[Observation]:
         if len(b) == 0:
             return []
-        slot, forward = self.conns.slots(b)
+        flows = flow_groups(b)          # connection bookkeeping once per flow, not per packet
+        slot, forward = self.conns.slots(b[flows.first])
+        slot, forward = slot[flows.group], forward[flows.group]
         fwd = np.flatnonzero(forward)
         observed: list[Observation] = []
         if len(fwd):
@@ -164,7 +167,7 @@ class Replayer:
         rev = np.flatnonzero(~forward)
         if len(rev):
             observed += self._replies(b, rev, slot[rev])
-        self._account(b, slot, forward)
+        self._account(b, slot, forward, flows)
         return observed
 
     def _requests(self, b: np.ndarray, idx: np.ndarray, slot: np.ndarray) -> list:
@@ -207,15 +210,20 @@ class Replayer:
             b[col][idx] = rep[col]
         return [Observation(idx[o.rows], o.point, o.accept, o.header) for o in rt.observations]
 
-    def _account(self, b: np.ndarray, slot: np.ndarray, forward: np.ndarray) -> None:
+    def _account(self, b: np.ndarray, slot: np.ndarray, forward: np.ndarray,
+                 flows: Flows) -> None:
         v = self.conns.table.values
         ok = b["status"] == DELIVERED
-        length = b["length"].astype(np.int64)
-        for prefix, mask in (("fwd", forward), ("rev", ~forward)):
-            s = slot[mask]
-            np.add.at(v[f"{prefix}_packets"], s, 1)
-            np.add.at(v[f"{prefix}_bytes"], s, length[mask])
-            np.add.at(v[f"{prefix}_ok"], s, ok[mask].astype(np.int32))
+        n = len(flows)
+        packets = np.bincount(flows.group, minlength=n)
+        nbytes = np.bincount(flows.group, weights=b["length"], minlength=n).astype(np.int64)
+        delivered = np.bincount(flows.group, weights=ok, minlength=n).astype(np.int64)
+        f_slot, f_forward = slot[flows.first], forward[flows.first]
+        for prefix, mask in (("fwd", f_forward), ("rev", ~f_forward)):
+            s = f_slot[mask]           # ICMP types make several flows of one connection
+            np.add.at(v[f"{prefix}_packets"], s, packets[mask].astype(np.int32))
+            np.add.at(v[f"{prefix}_bytes"], s, nbytes[mask])
+            np.add.at(v[f"{prefix}_ok"], s, delivered[mask].astype(np.int32))
         bad = ~forward & (b["status"] == DROPPED)
         v["rev_at"][slot[bad]] = b["at"][bad]
         v["rev_rule"][slot[bad]] = b["rule"][bad]
@@ -342,7 +350,7 @@ class _Captures:
 def replay(topo: Topology, traces: list[Path], out: Path | None = None, *,
            format: str | None = None, fields: list[str] | None = None,
            mappings: Iterable[str] = (), captures: Iterable[str] = (),
-           settings: Settings | None = None, batch_size: int = 65536,
+           settings: Settings | None = None, batch_size: int = 65_536,
            progress: Callable[[int], None] | None = None) -> Summary:
     """Replay the traces in order. With `out`, write verdicts.jsonl, flowlogs/<eni>.log,
     capture-<point>.pcap and summary.json there; nothing is left behind on bad input."""
