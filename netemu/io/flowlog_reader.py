@@ -40,6 +40,7 @@ import numpy as np
 
 from netemu.dataplane.packet import ACK, FIN, RST, SYN, TCP, empty
 from netemu.errors import InputError
+from netemu.io.batching import rebatch
 from netemu.io.flowlog_parse import (
     LEAD,
     PAD,
@@ -237,22 +238,10 @@ def _blocks(f: io.BufferedReader) -> Iterator[tuple[np.ndarray, int]]:
 
 
 def _read(path: str | Path, parser: _BlockParser, batch_size: int) -> Iterator[FlowRecords]:
-    pending: list[np.ndarray] = []
-    count = 0
     with open(path, "rb") as f:
-        for buf, nbytes in _blocks(f):
-            recs = parser.parse(buf, nbytes)
-            while len(recs):
-                take = recs[: batch_size - count]
-                recs = recs[len(take):]
-                pending.append(take)
-                count += len(take)
-                if count == batch_size:
-                    out = pending[0] if len(pending) == 1 else np.concatenate(pending)
-                    yield FlowRecords(out, parser.strings.table)
-                    pending, count = [], 0
-    if count:
-        yield FlowRecords(np.concatenate(pending), parser.strings.table)
+        parsed = (parser.parse(buf, nbytes) for buf, nbytes in _blocks(f))
+        for out in rebatch(parsed, batch_size):
+            yield FlowRecords(out, parser.strings.table)
 
 
 def _check_fields(names: list[str], file: str, line: int | None) -> None:

@@ -31,6 +31,7 @@ import numpy as np
 
 from netemu.dataplane.packet import ICMP, TCP, UDP, empty
 from netemu.errors import InputError
+from netemu.io.batching import rebatch
 
 DEFAULT_BATCH = 65536
 CHUNK_BYTES = 8 << 20
@@ -102,21 +103,7 @@ def _read(path: str | Path, name: str, ng: bool, batch_size: int,
 
 def _rebatch(chunks: Iterator[np.ndarray], batch_size: int,
              stats: ReadStats) -> Iterator[np.ndarray]:
-    pending: list[np.ndarray] = []
-    count = 0
-    for part in chunks:
-        while len(part):
-            take = part[: batch_size - count]
-            part = part[len(take):]
-            pending.append(take)
-            count += len(take)
-            if count == batch_size:
-                out = np.concatenate(pending)
-                stats.packets += len(out)
-                yield out
-                pending, count = [], 0
-    if count:
-        out = np.concatenate(pending)
+    for out in rebatch(chunks, batch_size):
         stats.packets += len(out)
         yield out
 
