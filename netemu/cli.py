@@ -187,10 +187,11 @@ def show_summary(summary, out: Path | None) -> None:
         console.print("skipped: " + ", ".join(f"{k} {v:,}" for k, v in s["skipped"].items()))
     if s["rejected_by"]:
         drops = Table(title="rejected by")
-        for col in ("resource", "rule", "reason", "packets"):
-            drops.add_column(col, justify="right" if col == "packets" else "left")
+        for col in ("resource", "rule", "reason", "packets", "flows"):
+            drops.add_column(col, justify="right" if col in ("packets", "flows") else "left")
         for d in s["rejected_by"][:15]:
-            drops.add_row(d["resource"], d["rule"], d["reason"], f"{d['packets']:,}")
+            drops.add_row(d["resource"], d["rule"], d["reason"], f"{d['packets']:,}",
+                          f"{d['flows']:,}")
         console.print(drops)
     if s["delivered_to"]:
         console.print("delivered to: " + ", ".join(

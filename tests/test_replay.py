@@ -92,7 +92,7 @@ def test_rejected_flows_are_logged_reject_on_the_eni(tmp_path):
     assert (s.accepted, s.rejected) == (8, 4)
     assert s.to_json()["rejected_by"] == [{"resource": "app", "rule": "app rule * deny all "
                                            "from 0.0.0.0/0", "reason": "SUBNET_ACL_RESTRICTION",
-                                           "packets": 4}]
+                                           "packets": 4, "flows": 2}]
     hp = topo.environments["billing/private-a"].eni
     lines = (tmp_path / "flowlogs" / f"{hp}.log").read_text().splitlines()[1:]
     recs = [flowlogs_reader.FlowRecord.from_cwl_event({"message": x}) for x in lines]

@@ -45,7 +45,9 @@ class Summary:
     rejected: int = 0
     unplaced: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
-    drops: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (resource, rule, reason)
+    # (resource, rule, reason) -> packets dropped there, and connections that failed there
+    drops: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    drop_flows: dict[tuple[str, str, str], int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     delivered_to: dict[str, int] = field(default_factory=dict)
     nat_port_allocation_failures: int = 0
@@ -57,7 +59,8 @@ class Summary:
             "flows": self.flows, "accepted": self.accepted, "rejected": self.rejected,
             "unplaced": self.unplaced, "skipped": dict(sorted(self.skipped.items())),
             "drop_reasons": dict(sorted(self.reasons.items(), key=lambda kv: -kv[1])),
-            "rejected_by": [{"resource": r, "rule": rule, "reason": why, "packets": n}
+            "rejected_by": [{"resource": r, "rule": rule, "reason": why, "packets": n,
+                             "flows": self.drop_flows.get((r, rule, why), 0)}
                             for (r, rule, why), n in sorted(self.drops.items(),
                                                             key=lambda kv: -kv[1])],
             "delivered_to": dict(sorted(self.delivered_to.items(), key=lambda kv: -kv[1])),
@@ -242,6 +245,22 @@ class Replayer:
             s.reasons[CODES[reason]] = s.reasons.get(CODES[reason], 0) + n
         self.delivered += np.bincount(b["at"][ok], minlength=len(self.delivered))
 
+    def count_failed_connections(self) -> None:
+        """Connections per drop place: where the request died, else where the reply did
+        (the same choice as verdicts.jsonl makes)."""
+        v = self.conns.table.values
+        live = self.conns.table.alive()
+        fwd_bad = v["fwd_ok"][live] < v["fwd_packets"][live]
+        rev_bad = v["rev_ok"][live] < v["rev_packets"][live]
+        use_rev = ~fwd_bad & rev_bad
+        failed = fwd_bad | rev_bad
+        at, rule, reason = (np.where(use_rev, v[f"rev_{c}"][live], v[c][live])[failed]
+                            for c in ("at", "rule", "reason"))
+        for at, rule, reason, n in _counts(at, rule, reason):
+            if reason:
+                key = self._blame(at, rule, reason)
+                self.summary.drop_flows[key] = self.summary.drop_flows.get(key, 0) + n
+
     def _blame(self, at: int, rule: int, reason: int) -> tuple[str, str, str]:
         if at < 0:
             return ("-", "", CODES[reason])
@@ -375,6 +394,7 @@ def replay(topo: Topology, traces: list[Path], out: Path | None = None, *,
                 if n:
                     r.summary.skipped[reason] = r.summary.skipped.get(reason, 0) + n
         r.summary.flows = r.conns.count
+        r.count_failed_connections()
         for at in np.flatnonzero(r.delivered):
             e = r.dp.elements[at]
             r.summary.delivered_to[f"{e.kind}:{e.resource}"] = int(r.delivered[at])
