@@ -254,9 +254,9 @@ class Replayer:
         rev_bad = v["rev_ok"][live] < v["rev_packets"][live]
         use_rev = ~fwd_bad & rev_bad
         failed = fwd_bad | rev_bad
-        at, rule, reason = (np.where(use_rev, v[f"rev_{c}"][live], v[c][live])[failed]
-                            for c in ("at", "rule", "reason"))
-        for at, rule, reason, n in _counts(at, rule, reason):
+        places = (np.where(use_rev, v[f"rev_{c}"][live], v[c][live])[failed]
+                  for c in ("at", "rule", "reason"))
+        for at, rule, reason, n in _counts(*places):
             if reason:
                 key = self._blame(at, rule, reason)
                 self.summary.drop_flows[key] = self.summary.drop_flows.get(key, 0) + n
