@@ -139,8 +139,6 @@ class Replayer:
         self.summary = Summary()
         self.records: list[np.ndarray] = []            # flow-log records, per batch
         self.delivered = np.zeros(len(self.dp.elements), dtype=np.int64)   # per element
-        self.reply_from = np.array([getattr(e, "reply_from", -1) for e in self.dp.elements],
-                                   dtype=np.int64)
 
     def _point(self, capture: str) -> int:
         """A capture point: an ENI, or what owns one (NAT gateway, host, endpoint), or an
@@ -200,7 +198,7 @@ class Replayer:
         rep["src"], rep["dst"] = v["dst"][slot], v["src"][slot]
         rep["sport"] = np.where(icmp, rep["sport"], v["dport"][slot])
         rep["dport"] = np.where(icmp, rep["dport"], v["sport"][slot])
-        rep["node"] = self.reply_from[v["at"][slot]]
+        rep["node"] = self.dp.reply_from[v["at"][slot]]
         rep["status"] = IN_FLIGHT
         rt = self.dp.run_flows(rep, observing=self.observing)
         # an answer counts only if it reaches the opener from where it called (G1, I1)

@@ -34,7 +34,7 @@ from netemu.dataplane.elements.gateways import (
 from netemu.dataplane.elements.lambda_service import HyperplaneNat, LambdaService
 from netemu.dataplane.elements.router import Router
 from netemu.dataplane.grouping import Flows, flow_groups, segments
-from netemu.dataplane.packet import ACK, ICMP, IN_FLIGHT, SYN, TCP, UNPLACED
+from netemu.dataplane.packet import ACK, ICMP, IN_FLIGHT, SYN, TCP, UNPLACED, empty
 from netemu.dataplane.reasons import CODE
 from netemu.dataplane.state import ConnTrack, SourceNat, Timeouts
 from netemu.model import aws_services
@@ -183,6 +183,9 @@ class Dataplane:
         self._build_subnets()
         self._build_gateways()
         assert all(e is not None for e in self.elements), "an element slot was left empty"
+        # where the answer to a packet delivered at each element starts (-1: by its source)
+        self.reply_from = np.array([getattr(e, "reply_from", -1) for e in self.elements],
+                                   dtype=np.int64)
         assert n_eni == len(self.eni_out)
 
     def _hyperplane_table(self) -> np.ndarray:
@@ -338,7 +341,7 @@ class Dataplane:
         src, dst = b["src"][todo], b["dst"][todo]
         node = np.full(len(todo), -1, dtype=np.int64)
         lambda_service = self.elements[self.slots[("lambda", "")]]
-        node[lambda_service._env(src) >= 0] = lambda_service.index
+        node[lambda_service.function_of(src)[0] >= 0] = lambda_service.index
         eni = self.eni_anywhere(src)
         free = node < 0
         node[free & (eni >= 0)] = self.eni_out[eni[free & (eni >= 0)]]
@@ -415,7 +418,6 @@ class Dataplane:
 
     def replies(self, b: np.ndarray, delivered: np.ndarray) -> np.ndarray:
         """The answer to each delivered packet, starting where the answerer sends from."""
-        from netemu.dataplane.packet import empty
         r = empty(len(delivered))
         d = b[delivered]
         r["ts"] = d["ts"] + 0.001
@@ -428,11 +430,8 @@ class Dataplane:
         r["dport"][icmp] = d["dport"][icmp]
         tcp = d["proto"] == TCP
         r["flags"][tcp] = np.where(d["flags"][tcp] & SYN, SYN | ACK, ACK)
-        r["node"] = [self._reply_start(int(at)) for at in d["at"]]
+        r["node"] = self.reply_from[d["at"]]
         return r
-
-    def _reply_start(self, at: int) -> int:
-        return getattr(self.elements[at], "reply_from", -1)
 
 
 def _per_packet(o: Observation, b: np.ndarray, members: np.ndarray, flows: Flows,

@@ -30,15 +30,12 @@ class LambdaService(Element):
         self.internet = internet
         self.unreachable = list(PRIVATE_NETS) + list(vpc_cidrs)
 
-    def _function(self, ips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def function_of(self, ips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Function index (-1 when the address is no environment's) and environment number."""
         off = ips.astype(np.int64) - self.base
         fn = off // self.per_function
         fn = np.where((off >= 0) & (fn < len(self.in_vpc)), fn, -1)
         return fn, off % self.per_function
-
-    def _env(self, ips: np.ndarray) -> np.ndarray:
-        return self._function(ips)[0]
 
     def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
         back = b["dst"][idx] == self.public_nat.ip
@@ -46,10 +43,10 @@ class LambdaService(Element):
             rt.deliver(b, translate_back(b, idx[back], self, self.public_nat, rt,
                                          "LAMBDA_INBOUND_NOT_SUPPORTED"), self)
             idx = idx[~back]
-        to_env = self._env(b["dst"][idx]) >= 0
+        to_env = self.function_of(b["dst"][idx])[0] >= 0
         rt.deliver(b, idx[to_env], self)
         idx = idx[~to_env]
-        fn, k = self._function(b["src"][idx])
+        fn, k = self.function_of(b["src"][idx])
         rt.drop(b, idx[fn < 0], self, "NOT_PLACED")
         idx, fn, k = idx[fn >= 0], fn[fn >= 0], k[fn >= 0]
         in_vpc = self.in_vpc[fn]
