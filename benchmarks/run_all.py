@@ -34,6 +34,7 @@ def main() -> int:
     run("benchmarks.memory")
     run("benchmarks.ingest")
     run("benchmarks.replay")
+    run("benchmarks.scale")
     render()
     return 0
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -19,7 +20,7 @@ from netemu.apps.trace import TraceResult
 from netemu.apps.trace import trace as run_trace
 from netemu.dataplane.reasons import EXPLAIN
 from netemu.errors import InputError
-from netemu.io.load import load
+from netemu.io.load import load as load_topology
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Packet-level emulator of AWS Lambda networking.")
@@ -31,15 +32,26 @@ err = Console(stderr=True, highlight=False, width=1000)
 Topo = Annotated[Path, typer.Argument(help="A topology YAML file or an AWS CLI snapshot folder.")]
 
 
+def load(path: Path):
+    """The topology; what its snapshot lacked goes to stderr, one line each, once."""
+    topo = load_topology(path)
+    for w in topo.warnings:
+        err.print(f"netemu: warning: {w}", markup=False, soft_wrap=True)
+    return topo
+
+
 def fail(exc: InputError) -> None:
-    err.print(f"netemu: error: {exc.message}", markup=False, soft_wrap=True)
+    """Refused input: one line (whatever newlines the message holds) and exit 2."""
+    err.print(f"netemu: error: {' '.join(exc.message.split())}", markup=False,
+              soft_wrap=True)
     raise typer.Exit(2)
 
 
 @app.command()
 def trace(
     topology: Topo,
-    src: Annotated[str, typer.Option("--from", help="lambda:NAME[@SUBNET], eni:ID, "
+    src: Annotated[str, typer.Option("--from", help="lambda:NAME (from each of its "
+                                     "subnets) or lambda:NAME@SUBNET, eni:ID, "
                                      "instance:ID, an IP address or a DNS name.")],
     dst: Annotated[str, typer.Option("--to", help="Same forms as --from.")],
     proto: Annotated[str, typer.Option(help="tcp, udp, icmp or an IP protocol number.")] = "tcp",
@@ -47,17 +59,30 @@ def trace(
     sport: Annotated[int, typer.Option(help="Source port, where it matters.")] = 40000,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     no_fix: Annotated[bool, typer.Option("--no-fix", help="Do not search for a fix.")] = False,
+    fix_format: Annotated[str, typer.Option("--fix-format", help="Fixes also as text, "
+                                            "aws-cli or terraform.")] = "text",
 ) -> None:
     """Send one packet from SRC to DST and, when it arrives, its reply; show every hop."""
+    from netemu.apps.fix_format import FORMATS, render
+    if fix_format not in FORMATS:
+        fail(InputError(f"--fix-format {fix_format!r}: expected text, aws-cli or terraform"))
     try:
         topo = load(topology)
         result = run_trace(topo, src, dst, proto, port, sport, fix=not no_fix)
     except InputError as exc:
         fail(exc)
+    rendered = [render(f, topo, fix_format) for f in result.fixes]
     if as_json:
-        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+        out = result.to_json()
+        if fix_format != "text":
+            out["fix_" + fix_format.replace("-", "_")] = rendered
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
     else:
         show_trace(result)
+        if fix_format != "text" and rendered:
+            console.print(f"[bold]as {fix_format}[/]:")
+            for block in rendered:
+                console.print(block, markup=False, soft_wrap=True)
     raise typer.Exit(0 if result.ok else 1)
 
 
@@ -67,17 +92,53 @@ DECISION_STYLE = {"drop": "bold red", "deliver": "bold green", "translate": "cya
 def show_trace(r: TraceResult) -> None:
     from netemu.model.resources import protocol_name
     port = f" port {r.port}" if r.proto in (6, 17) else ""
-    console.print(f"[bold]{protocol_name(r.proto)}{port}[/] from [bold]{r.source.text}[/] "
-                  f"({r.source.ip}, {r.source.label}) to [bold]{r.destination.text}[/] "
-                  f"({r.destination.ip}, {r.destination.label})")
-    for leg, title in ((r.request, "request"), (r.reply, "reply")):
+    src, dst = r.source, r.destination
+    many = len(r.subnets) > 1          # a function: its trace from each of its subnets
+    what = (f"Lambda function {src.function} in {len(r.subnets)} subnets" if many
+            else f"{src.ip}, {src.label}")
+    console.print(f"[bold]{protocol_name(r.proto)}{port}[/] from [bold]{escape(src.text)}[/] "
+                  f"({escape(what)}) to [bold]{escape(dst.text)}[/] "
+                  f"({dst.ip}, {escape(dst.label)})")
+    for t in r.subnets if many else [r]:
+        if many:
+            console.print(f"[bold]from subnet {escape(_subnet(t))}[/]: {t.source.ip} to "
+                          f"{t.destination.ip} ({escape(t.destination.label)})")
+        _show_legs(t)
+        if many:
+            console.print(f"  {escape(_subnet(t))}: {_outcome(t)}")
+    if r.ok:
+        console.print("[bold green]delivered both ways[/]" + (
+            " from every subnet" if many else ""))
+    else:
+        console.print(("[bold red]dropped[/] from subnet "
+                       f"{escape(_subnet(r))} " if many else "[bold red]dropped[/] ")
+                      + _outcome(r).removeprefix("dropped "))
+    _show_fix(r, many)
+
+
+def _subnet(t: TraceResult) -> str:
+    return f"{t.source.subnet} in {t.source.az}"
+
+
+def _outcome(t: TraceResult) -> str:
+    failed = t.failed
+    if failed is None:
+        return "delivered both ways"
+    where = "request" if failed is t.request else "reply"
+    at = escape(str(failed.where or failed.dropped_at))     # Name tags are anyone's text
+    return (f"dropped ({where}) at [bold]{at}[/]: {failed.reason}"
+            + (f", {escape(failed.rule)}" if failed.rule else ""))
+
+
+def _show_legs(t: TraceResult) -> None:
+    for leg, title in ((t.request, "request"), (t.reply, "reply")):
         if leg is None:
             continue
         tree = Tree(f"[bold]{title}[/]: {leg.verdict}")
         for s in leg.steps:
             style = DECISION_STYLE.get(s.decision, "green" if s.decision.startswith("allow")
                                        else "white")
-            line = f"[{style}]{s.decision:<9}[/] {s.element}"
+            line = f"[{style}]{s.decision:<9}[/] {escape(s.label or s.element)}"
             if s.rule:
                 line += f"  [dim]{s.rule}[/]"
             if s.translation:
@@ -86,32 +147,37 @@ def show_trace(r: TraceResult) -> None:
                 line += f"\n          [red]{s.reason}[/]: {EXPLAIN.get(s.reason, '')}"
             tree.add(line)
         console.print(tree)
-    failed = r.failed
-    if failed is None:
-        console.print("[bold green]delivered both ways[/]")
-        return
-    where = "request" if failed is r.request else "reply"
-    console.print(f"[bold red]dropped[/] ({where}) at [bold]{failed.dropped_at}[/]: "
-                  f"{failed.reason}" + (f", {failed.rule}" if failed.rule else ""))
-    if r.fixes:
-        label = "fix (verified by tracing again)" if r.fix_verified else "what would help"
-        console.print(f"[bold]{label}[/]:")
-        for f in r.fixes:
-            console.print(f"  - {f}")
+
+
+def _show_fix(r: TraceResult, many: bool) -> None:
+    """One answer: a verified fix, a suggestion that could not be verified, or none."""
+    status = r.fix_status
+    if status == "verified":
+        console.print("[bold]fix (verified by tracing again"
+                      + (" from every subnet" if many else "") + ")[/]:")
+    elif status == "suggestion":
+        console.print("[bold]suggestion (not verified: netemu cannot make this change and "
+                      "trace again)[/]:")
+    elif status == "none":
+        console.print(f"[bold]{escape(r.fix_note or '')}[/]")
+    for f in r.fixes:
+        console.print(f"  - {escape(f)}")
 
 
 @app.command()
 def replay(
     topology: Topo,
-    traces: Annotated[list[Path], typer.Argument(help="pcap/pcapng, VPC Flow Logs or JSON "
-                                                 "lines of flows, replayed in order.")],
+    traces: Annotated[list[Path], typer.Argument(help="pcap/pcapng, VPC Flow Logs (text, "
+                                                 ".log.gz, Parquet or an S3 export folder) "
+                                                 "or JSON lines of flows, replayed in "
+                                                 "order.")],
     fmt: Annotated[str | None, typer.Option("--format", help="pcap, flowlogs or jsonl "
                                             "(default: told by the file).")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for verdicts.jsonl, flowlogs/, "
                                              "captures and summary.json.")] = None,
     capture: Annotated[list[str] | None, typer.Option(
-        help="Write a pcap of what this ENI, NAT gateway, host or internet gateway saw "
-             "(repeatable).")] = None,
+        help="With --out: write a pcap of what this ENI, NAT gateway, host, internet "
+             "gateway or lambda:NAME (its Hyperplane ENIs) saw (repeatable).")] = None,
     map_: Annotated[list[str] | None, typer.Option(
         "--map", help="CIDR=SOURCE: packets from CIDR enter as sent by SOURCE "
                       "(lambda:NAME, eni:ID, instance:ID). Repeatable.")] = None,
@@ -121,20 +187,30 @@ def replay(
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json.")] = False,
     batch: Annotated[int, typer.Option(help="Packets per batch: larger is faster, "
                                        "smaller holds less.")] = 65_536,
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out folder "
+                                        "whole.")] = False,
+    fail_on: Annotated[str | None, typer.Option(
+        "--fail-on", help="Exit 1 on 'reject' (the emulation dropped anything) or "
+                          "'disagree' (a flow-log record's ACCEPT/REJECT differs from the "
+                          "emulation's at its ENI).")] = None,
 ) -> None:
     """Replay traces through the topology: verdicts per flow, emulated flow logs per ENI,
     per-hop captures and a summary."""
     from netemu.apps.replay import replay as run_replay
 
+    if fail_on not in (None, "reject", "disagree"):
+        fail(InputError(f"--fail-on {fail_on!r}: expected reject or disagree"))
+
+    if capture and out is None:           # before anything: a usage error, nothing written
+        fail(InputError("--capture needs --out DIR: the capture is written there"))
     try:
         topo = load(topology)
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
         with _progress(quiet or as_json) as advance:
             summary = run_replay(topo, traces, out, format=fmt,
                                  fields=flowlog_fields.split() if flowlog_fields else None,
                                  mappings=map_ or (), captures=capture or (),
-                                 batch_size=batch, progress=advance)
+                                 batch_size=batch, progress=advance, force=force,
+                                 strict=True)
     except InputError as exc:
         fail(exc)
     except OSError as exc:
@@ -143,6 +219,10 @@ def replay(
         sys.stdout.write(json.dumps(summary.to_json(), indent=2) + "\n")
     elif not quiet:
         show_summary(summary, out)
+    compared = summary.compared.get("recorded_vs_emulated", {})
+    if (fail_on == "reject" and summary.rejected) or (
+            fail_on == "disagree" and compared.get("disagree")):
+        raise typer.Exit(1)
 
 
 class _progress:
@@ -196,8 +276,27 @@ def show_summary(summary, out: Path | None) -> None:
     if s["delivered_to"]:
         console.print("delivered to: " + ", ".join(
             f"{k} {v:,}" for k, v in s["delivered_to"].items()))
+    if "recorded_vs_emulated" in s:
+        show_disagreements(s)
     if out is not None:
         console.print(f"wrote {out}/verdicts.jsonl, {out}/flowlogs/, {out}/summary.json")
+
+
+def show_disagreements(s: dict) -> None:
+    """Flow logs: each record's recorded action against the emulation's at its ENI."""
+    c = s["recorded_vs_emulated"]
+    console.print(f"recorded vs emulated: {c['agree']:,} records agree, "
+                  f"{c['disagree']:,} disagree")
+    if s["disagreements"]:
+        t = Table(title="disagreements")
+        for col in ("interface", "direction", "recorded", "emulated", "resource", "rule",
+                    "reason", "records", "packets"):
+            t.add_column(col, justify="right" if col in ("records", "packets") else "left")
+        for d in s["disagreements"][:15]:
+            t.add_row(d["interface"], d["direction"], d["recorded"], d["emulated"],
+                      d["resource"], d["rule"], d["reason"], f"{d['records']:,}",
+                      f"{d['packets']:,}")
+        console.print(t)
 
 
 @app.command()
@@ -216,6 +315,7 @@ def workload(
                                                "(seconds).")] = None,
     proto: Annotated[str, typer.Option(help="tcp or udp.")] = "tcp",
     seed: Annotated[int, typer.Option(help="Seed: same seed, same traffic.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
     """Synthetic traffic of N concurrent invocations: handshakes, data and teardown, both
     directions, as the execution environments see it."""
@@ -225,7 +325,7 @@ def workload(
         topo = load(topology)
         batch = generate_workload(topo, function, concurrency, connections, to, duration,
                                   rate=rate, seed=seed, proto=proto, hold=hold)
-        n = write_workload(out, batch)
+        n = write_workload(out, batch, force=force)
     except InputError as exc:
         fail(exc)
     console.print(f"wrote {n:,} {'packets' if out.suffix != '.jsonl' else 'flows'} "
@@ -234,10 +334,10 @@ def workload(
 
 @app.command()
 def show(topology: Topo) -> None:
-    """Load a topology and list what it holds, what was synthesised and what is not
-    modelled."""
+    """Load a topology and list what it holds, what its snapshot lacked (warnings), what
+    was synthesised and what is not modelled."""
     try:
-        topo = load(topology)
+        topo = load_topology(topology)
     except InputError as exc:
         fail(exc)
     table = Table(title=str(topology))
@@ -245,16 +345,49 @@ def show(topology: Topo) -> None:
     table.add_column("count", justify="right")
     for k, v in topo.summary().items():
         table.add_row(k.replace("_", " "), str(v))
+    if topo.unplaced:
+        table.add_row("unplaced", str(len(topo.unplaced)))
     console.print(table)
-    for title, items in (("synthesised", topo.notes), ("not modelled", topo.unmodelled)):
+    for title, items in (("warnings", topo.warnings), ("synthesised", topo.notes),
+                         ("not modelled", topo.unmodelled)):
         if items:
             console.print(f"[bold]{title}[/]:")
             for n in items:
-                console.print(f"  - {n}", markup=False)
+                console.print(f"  - {n}", markup=False, soft_wrap=True)
 
 
-def main() -> None:
-    app()
+def _scale_command():
+    from netemu.apps.scale.command import scale  # its options live with the simulation
+    return scale
+
+
+app.command("scale")(_scale_command())
+
+
+@app.command()
+def lint(
+    topology: Topo,
+    fmt: Annotated[str, typer.Option("--format", help="text, json or sarif.")] = "text",
+    severity: Annotated[str, typer.Option(help="Exit 1 when a finding at or above this "
+                                          "remains: info, warning or error.")] = "warning",
+    fix_format: Annotated[str, typer.Option("--fix-format", help="Fixes as text, aws-cli "
+                                            "or terraform.")] = "text",
+) -> None:
+    """Known Lambda VPC mistakes: a stable code, severity, the resources, the AWS
+    behaviour and a fix verified by linting and tracing again (docs/lint.md)."""
+    from netemu.apps.lint.command import run_lint
+    try:
+        status = run_lint(topology, fmt, severity, fix_format)
+    except InputError as exc:
+        fail(exc)
+    raise typer.Exit(status)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Every end is an exit code (see netemu.cli_run): usage errors and refused input 2,
+    a bug 3 with one line, never a traceback."""
+    from netemu.cli_run import run
+    sys.exit(run(app, args))
 
 
 if __name__ == "__main__":

@@ -36,3 +36,8 @@ class InputError(Exception):
         self.resource = self.resource or resource
         self.args = (self.message,)
         return self
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind (so partial outputs are removed) and exit 143.
+    A BaseException, so no `except Exception` on the way swallows it."""

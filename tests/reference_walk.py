@@ -8,9 +8,13 @@ entries by sorting on their number and taking the first match. Only the model
 One flow is walked as two legs, the request and its reply, each one packet hopping from
 resource to resource in plain Python. State carried from the request to the reply:
 security-group connection tracking per ENI (S3) and the translations of the Hyperplane
-NAT (L3) and the NAT gateway (G1). The ports those NATs pick are arbitrary in AWS
-(1024-65535, N6); the caller passes the ones to assume (a test passes the ones netemu
-picked, after checking they are in that range).
+NAT (L3), the NAT gateway (G1) and NAT instances. The ports those NATs pick are arbitrary
+in AWS (1024-65535, N6); the caller passes the ones to assume (a test passes the ones
+netemu picked, after checking they are in that range).
+
+A route to an ENI is a next hop (VPC User Guide, "NAT instances"): with source/destination
+check on, the ENI drops what is not addressed to it (ENI_SOURCE_DEST_CHECK_RESTRICTION);
+an instance's ENI with the check off masquerades as a NAT instance.
 
 Drop locations use netemu's naming convention (the resource a drop is blamed on):
 security group id when the ENI has one group, else the ENI id; network ACL id; route
@@ -22,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, replace
 
-from netemu.model.resources import ANY, ICMP, LAMBDA, NAT_ENI, TCP, UDP, Eni, SgRule
+from netemu.model.resources import ANY, EC2, ICMP, LAMBDA, NAT_ENI, OTHER, TCP, UDP, Eni, SgRule
 from netemu.model.topology import Topology
 
 IP = ipaddress.IPv4Address
@@ -42,6 +46,7 @@ AWS_PUBLIC_RANGES = [NET(n) for n in (
     "52.92.0.0/17", "52.94.24.0/23", "52.119.240.0/21", "52.46.0.0/18")]
 
 DEFAULT_NAT_PORT = 1024
+MAX_ROUTES = 16        # route lookups one packet may take before it is a loop
 
 
 @dataclass(frozen=True)
@@ -134,10 +139,12 @@ def _reverse(p: Pkt) -> Pkt:
 
 class Walker:
     def __init__(self, topo: Topology, hyperplane_port: int | None,
-                 nat_port: int | None) -> None:
+                 nat_port: int | None, nat_instance_port: int | None = None) -> None:
         self.topo = topo
         self.hp_port = DEFAULT_NAT_PORT if hyperplane_port is None else hyperplane_port
         self.nat_port = DEFAULT_NAT_PORT if nat_port is None else nat_port
+        self.ni_port = DEFAULT_NAT_PORT if nat_instance_port is None else nat_instance_port
+        self.routes = 0
         self.tracked: set[tuple] = set()          # (eni id, connection key)
         self.nat_table: dict[tuple, tuple] = {}   # (translator, reply key) -> (ip, port)
         self.final: Pkt | None = None             # the packet as it was delivered
@@ -198,6 +205,9 @@ class Walker:
         prefix-list route, which beats a propagated one."""
         sn = self.topo.subnets[subnet]
         table = self.topo.route_tables[sn.route_table]
+        self.routes += 1
+        if self.routes > MAX_ROUTES:
+            raise Drop("ROUTING_LOOP", "routing-loop")
         best, best_key = None, None
         for i, r in enumerate(table.routes):
             nets = ([r.destination] if r.destination is not None
@@ -231,7 +241,32 @@ class Walker:
         if kind == "vpc-endpoint":
             self.acl(subnet, True, pkt)
             return self.gateway_endpoint(best.target, pkt)
+        if kind == "network-interface":
+            eni = self.topo.enis[best.target]
+            self.cross(subnet, eni.subnet, pkt)
+            return self.next_hop_eni(eni, pkt)
         raise Drop("CANNOT_ROUTE", best.target)
+
+    @staticmethod
+    def forwards(eni: Eni) -> bool:
+        """An instance's interface with source/destination check off: a NAT instance."""
+        return not eni.source_dest_check and eni.kind in (EC2, OTHER)
+
+    def next_hop_eni(self, eni: Eni, pkt: Pkt) -> str:
+        """A route's target ENI, reached through both subnets' ACLs. Traffic for its own
+        address arrives as usual; a NAT gateway's ENI forwards; any other ENI takes
+        traffic for other addresses only with the check off."""
+        if pkt.dst == eni.private_ip or eni.kind == NAT_ENI:
+            return self.arrive_eni(eni, pkt)
+        if not self.forwards(eni):
+            raise Drop("ENI_SOURCE_DEST_CHECK_RESTRICTION", eni.id)
+        self.security_groups(eni, pkt, egress=False)
+        if pkt.src == eni.private_ip:            # its own traffic routed back to it
+            raise Drop("ROUTING_LOOP", eni.id)
+        port = self.ni_port if pkt.proto in (TCP, UDP) else pkt.sport
+        out = replace(pkt, src=eni.private_ip, sport=port)
+        self.nat_table[(eni.id, _conn_key(_reverse(out)))] = (pkt.src, pkt.sport)
+        return self.leave_eni(eni, out)
 
     def arrive_eni(self, eni: Eni, pkt: Pkt) -> str:
         self.security_groups(eni, pkt, egress=False)
@@ -239,6 +274,10 @@ class Walker:
             return self.hyperplane_in(eni, pkt)
         if eni.kind == NAT_ENI:
             return self.nat_gateway(eni.attached_to, pkt)
+        if self.forwards(eni):                   # a NAT instance: replies go back
+            orig = self.nat_table.get((eni.id, _conn_key(pkt)))
+            if orig is not None:
+                return self.leave_eni(eni, replace(pkt, dst=orig[0], dport=orig[1]))
         host = next((h for h in self.topo.hosts.values() if h.eni == eni.id), None)
         self.final = pkt
         return host.id if host else (eni.attached_to or eni.id)
@@ -374,8 +413,9 @@ def _reply(p: Pkt) -> Pkt:
 
 
 def reference_trace(topo: Topology, flow: Flow, *, hyperplane_port: int | None = None,
-                    nat_port: int | None = None) -> RefResult:
-    w = Walker(topo, hyperplane_port, nat_port)
+                    nat_port: int | None = None,
+                    nat_instance_port: int | None = None) -> RefResult:
+    w = Walker(topo, hyperplane_port, nat_port, nat_instance_port)
     sport, dport = (8, 0) if flow.proto == ICMP else (flow.sport, flow.port)
     try:
         if flow.src_kind == "lambda":
@@ -399,7 +439,7 @@ def reference_trace(topo: Topology, flow: Flow, *, hyperplane_port: int | None =
         return RefResult("dropped", None, d.reason, d.at)
 
     reply = _reply(w.final)          # the answer to the request as it arrived
-    w.final = None
+    w.final, w.routes = None, 0
     try:
         if where == "amazon-provided-services":
             w.amazon_answer(reply)

@@ -451,15 +451,16 @@ def test_malformed_json_names_file_and_line(tmp_path):
 
 
 def test_unknown_reference_names_file_and_resource(tmp_path):
+    # (a route to a NAT gateway the snapshot lacks is a blackhole: test_item5_*)
     files = base()
-    routes_of(files).append({"DestinationCidrBlock": "0.0.0.0/0",
-                             "NatGatewayId": "nat-0000000000000dead", "Origin": "CreateRoute",
-                             "State": "active"})
+    files["describe-security-groups.json"]["SecurityGroups"][1]["IpPermissions"] = [
+        {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": "sg-0000000000000dead",
+                                                   "UserId": "111122223333"}]}]
     with pytest.raises(InputError) as err:
         load(tmp_path, files)
-    assert err.value.file.endswith("describe-route-tables.json")
-    assert err.value.resource == RT_PRIV
-    assert "nat-0000000000000dead" in err.value.problem
+    assert err.value.file.endswith("describe-security-groups.json")
+    assert err.value.resource == SG_FN
+    assert "sg-0000000000000dead" in err.value.problem
     assert err.value.line is not None
 
 

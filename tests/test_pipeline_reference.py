@@ -2,8 +2,9 @@
 small topologies: verdict, reply verdict, reason and drop location must agree.
 
 Topologies are drawn as the native YAML (one VPC, 1-3 subnets each with its own route
-table whose default route goes to the internet gateway, the NAT gateway, a blackhole or
-nowhere; an optional NAT gateway and S3 gateway endpoint; random network ACLs and
+table whose default route goes to the internet gateway, the NAT gateway, an instance's
+ENI, a blackhole or nowhere; an optional NAT gateway, instance routed to (source/dest
+check on or off: a NAT instance) and S3 gateway endpoint; random network ACLs and
 security groups; one function in 1-2 subnets; 1-2 hosts; internet hosts), loaded by the
 loader, then traced from every kind of source netemu knows."""
 
@@ -106,15 +107,17 @@ def topologies(draw) -> dict:
     has_nat = draw(st.booleans())
     nat_subnet = draw(st.sampled_from(subnets)) if has_nat else None
     has_vpce = draw(st.integers(0, 3)) == 0
+    has_ni = draw(st.integers(0, 2)) == 0     # an instance some routes point to
 
     default_kinds = ["blackhole", "none"] + (["igw", "igw"] if has_igw else []) + \
-        (["nat", "nat"] if has_nat else [])
+        (["nat", "nat"] if has_nat else []) + (["ni", "ni"] if has_ni else [])
     kinds = {}
     for s in subnets:
         choices = [k for k in default_kinds if not (s == nat_subnet and k == "nat")]
         kinds[s] = draw(st.sampled_from(choices))
-    targets = {"igw": "igw", "nat": "nat", "blackhole": "blackhole"}
-    extra_targets = ["blackhole"] + (["igw"] if has_igw else []) + (["nat"] if has_nat else [])
+    targets = {"igw": "igw", "nat": "nat", "blackhole": "blackhole", "ni": "ni"}
+    extra_targets = ["blackhole"] + (["igw"] if has_igw else []) + \
+        (["nat"] if has_nat else []) + (["ni"] if has_ni else [])
 
     route_tables, subnet_body = {}, {}
     for i, s in enumerate(subnets):
@@ -148,6 +151,13 @@ def topologies(draw) -> dict:
         hosts[f"h{j}"] = {"subnet": s, "ip": ip}
         if has_igw and draw(st.booleans()):
             hosts[f"h{j}"]["public_ip"] = f"54.0.1.{10 + j}"
+    if has_ni:
+        s = draw(st.sampled_from(subnets))
+        hosts["ni"] = {"subnet": s, "ip": f"10.0.{subnets.index(s)}.30",
+                       "source_dest_check": draw(st.booleans())}
+        host_ips.append(hosts["ni"]["ip"])
+        if has_igw and draw(st.integers(0, 3)):
+            hosts["ni"]["public_ip"] = "54.0.1.30"
 
     sg_names = [f"sg{k}" for k in range(draw(st.integers(1, 3)))]
     all_sgs = sg_names + [f"{VPC}-default-sg"]
@@ -257,8 +267,10 @@ _TRANSLATION = re.compile(r"source \S+?:(\d+) -> \S+?:(\d+)")
 
 
 def _nat_ports(hops: list[dict]) -> dict[str, int | None]:
-    """The ports the Hyperplane NAT and the NAT gateway picked for the request."""
-    ports: dict[str, int | None] = {"hyperplane-nat": None, "nat-gateway": None}
+    """The ports the Hyperplane NAT, the NAT gateway and a NAT instance picked for the
+    request."""
+    ports: dict[str, int | None] = {"hyperplane-nat": None, "nat-gateway": None,
+                                    "nat-instance": None}
     for h in hops:
         if h["direction"] == "request" and h["kind"] in ports:
             m = _TRANSLATION.search(h["translation"])
@@ -284,7 +296,8 @@ def both(topo, flow: Flow) -> tuple[tuple, RefResult, dict]:
         for p in ports.values():        # G1, L3, N6: a NAT picks a port in 1024-65535
             assert p is None or 1024 <= p <= 65535, ports
     ref = reference_trace(topo, flow, hyperplane_port=ports["hyperplane-nat"],
-                          nat_port=ports["nat-gateway"])
+                          nat_port=ports["nat-gateway"],
+                          nat_instance_port=ports["nat-instance"])
     got = (j["verdict"], j["reply_verdict"], j["reason"], j["dropped_at"])
     return got, ref, j
 

@@ -240,7 +240,7 @@ def test_bad_traces_name_file_and_record_and_leave_no_output(tmp_path):
         lines = err.strip().splitlines()
         assert len(lines) == 1 and str(path) in lines[0] and expected[name] in lines[0], (
             name, lines)
-        assert stdout == "" and not any(out.iterdir()), name   # nothing passed off as whole
+        assert stdout == "" and not out.exists(), name   # nothing passed off as whole
 
 
 def test_workload_round_trip_exact_counts(tmp_path):
@@ -280,7 +280,8 @@ def test_workload_round_trip_exact_counts(tmp_path):
     assert sorted({r.packets for r in a}) == [12, 14]
     # ...and four on the NAT gateway's: private and public side, both ways (F4)
     assert (len(nat), sum(r.packets for r in nat)) == (24, 6 * 52)
-    assert len(rdpcap(str(out / "capture-igw.pcap"))) == 156
+    # the internet gateway sees every packet of the 6 connections once: 6 * 26
+    assert len(rdpcap(str(out / "capture-igw.pcap"))) == 6 * 26
 
 
 def test_workload_round_trip_through_json_lines(tmp_path):

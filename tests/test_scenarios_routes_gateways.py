@@ -115,21 +115,35 @@ def test_G3_port_allocation_limit_per_destination(network):
     assert (other["status"] == 1).all()
 
 
-def test_G3_default_limit_is_55000():
-    assert Settings().nat_connections_per_destination == 55_000
+def test_G3_default_limit_is_55000_per_destination(network):
+    # G3: 55,000 simultaneous connections to one (IP, port, protocol) per address; the
+    # 55,001st new connection fails with a port-allocation error.
+    topo = network()
+    dp = Dataplane(topo)
+    b = _nat_batch(topo, 55_001, sport0=1024)
+    dp.run(b)
+    assert (b["status"][:55_000] == 1).all()
+    assert b["reason"][55_000] == CODE["NGW_PORT_ALLOCATION"]
 
 
-def test_G4_idle_timeout_350s_then_rst(network):
+def test_G4_idle_timeout_350s_refuses_the_stale_segment(network):
+    # G4: a connection idle for 350 s or more times out; a later segment (no SYN) of it is
+    # refused. 349 s after the last packet the mapping, and so its port, still holds.
     topo = network()
     dp = Dataplane(topo)
     first = _nat_batch(topo, 2)
     dp.run(first)
     assert (first["status"] == 1).all()
     later = _nat_batch(topo, 2, ts=np.array([349.0, 351.0]), flags=ACK)
-    later["sport"] = first["sport"] * 0 + np.array([40000, 40001])
     dp.run(later)
-    assert later["status"][0] == 1
-    assert later["reason"][1] == CODE["NGW_IDLE_TIMEOUT"]
+    assert later["status"][0] == 1 and later["sport"][0] == first["sport"][0]
+    nat = dp.elements[later["at"][1]]
+    assert (later["status"][1], later["reason"][1]) == (2, CODE["NGW_IDLE_TIMEOUT"])
+    assert (nat.kind, nat.resource) == ("nat-gateway", "nat-a")
+    # a new connection (SYN) of the same 5-tuple after the reset gets a mapping again
+    again = _nat_batch(topo, 1, ts=352.0, sport0=40001)
+    dp.run(again)
+    assert again["status"][0] == 1
 
 
 def test_G5_no_inbound_connections_and_tcp_udp_icmp_only(network):

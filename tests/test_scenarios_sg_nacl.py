@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from conftest import flow
 
-from netemu.dataplane.packet import ACK, SYN, from_columns
+from netemu.dataplane.packet import ACK, DELIVERED, DROPPED, SYN, from_columns
 from netemu.dataplane.pipeline import Dataplane, Settings
-from netemu.dataplane.reasons import CODE
+from netemu.dataplane.reasons import CODE, CODES
 from netemu.dataplane.state import Timeouts
 
 DB = "db-1.abc.us-east-1.rds.amazonaws.com"
@@ -104,16 +104,31 @@ def test_S5_udp_tracking_times_out_after_30s_without_replies(network):
     assert late["reason"][0] == CODE["SG_HAS_NO_RULES"]
 
 
-def test_S5_timeouts_are_settings(network):
-    topo = network()
-    dp = Dataplane(topo, Settings(timeouts=Timeouts(udp=60.0)))
-    eni = topo.enis[topo.environments["orders/private-a"].eni]
-    ask = from_columns(ts=[0.0], src=int(eni.private_ip), dst=int(topo.hosts["db-1"].ip),
-                       sport=5000, dport=5432, proto=17)
-    topo_sg = dp.elements[dp.slots[("in", "eni-db-1")]]
+def _udp_reply_after(topo, settings, delay) -> str:
+    """What becomes of the database's reply `delay` seconds after the function's UDP
+    request, with the database's SG admitting the request and allowing nothing outbound:
+    "delivered", or the reason it was dropped."""
+    dp = Dataplane(topo, settings)
+    env = topo.environments["orders/private-a"]
+    ask = from_columns(ts=[0.0], src=int(env.ip), dst=int(topo.hosts["db-1"].ip),
+                       sport=5000, dport=53, proto=17)
     dp.run(ask)
-    assert ask["reason"][0] == CODE["ENI_SG_RULES_MISMATCH"] and topo_sg.kind == "eni-ingress"
-    assert dp.settings.timeouts.udp == 60.0
+    assert ask["status"][0] == DELIVERED
+    late = dp.replies(ask, np.array([0]))
+    late["ts"] = delay
+    dp.run(late)
+    return "delivered" if late["status"][0] == DELIVERED else CODES[late["reason"][0]]
+
+
+def test_S5_timeouts_are_settings(network):
+    # S5: "other UDP" is tracked 30 s by default (30-60 configurable). A reply 45 s after
+    # the request is outside the default but inside a 60 s setting; 61 s is outside both.
+    topo = network({"security_groups": {"db": {"ingress": ["udp 53 from sg:fn"],
+                                               "egress": []}}})
+    sixty = Settings(timeouts=Timeouts(udp=60.0))
+    assert _udp_reply_after(topo, Settings(), 45.0) == "SG_HAS_NO_RULES"
+    assert _udp_reply_after(topo, sixty, 45.0) == "delivered"
+    assert _udp_reply_after(topo, sixty, 61.0) == "SG_HAS_NO_RULES"
 
 
 def test_S6_resolver_traffic_is_not_filtered(network):
@@ -148,7 +163,10 @@ def test_N2_stateless_reply_needs_its_own_rule(network):
     assert out["verdict"] == "delivered" and out["reply_verdict"] == "dropped"
     assert (out["dropped_in"], out["dropped_at"]) == ("reply", "app")
     assert out["rule"] == "app rule * deny all to 0.0.0.0/0"
-    assert out["fix"] == ['add outbound rule "110 allow tcp 1024-65535 to 10.0.10.4/32" '
+    # item 3: for each subnet of the function, its CIDR, never the Hyperplane ENI's /32
+    assert out["fix"] == ['add outbound rule "110 allow tcp 1024-65535 to 10.0.10.0/24" '
+                          'to network ACL app',
+                          'add outbound rule "120 allow tcp 1024-65535 to 10.0.11.0/24" '
                           'to network ACL app'] and out["fix_verified"]
 
 
@@ -198,11 +216,37 @@ def test_N6_replies_to_lambda_and_nat_come_to_ports_1024_65535(network):
     b = from_columns(src=int(env.ip), dst=int(topo.hosts["api.example.com"].ip),
                      sport=np.arange(40000, 40000 + n), dport=443, proto=6, flags=SYN)
     dp.run(b)
-    hp_ports = b["dport"]            # not yet: the request was delivered with NAT'd ports
-    assert (b["status"] == 1).all()
+    assert (b["status"] == DELIVERED).all()
     r = dp.replies(b, np.arange(n))
+    assert (r["flags"] == SYN | ACK).all()
     dp.run(r)
-    # the Hyperplane ports span 1024-65535, so a Linux-only range drops some replies
-    dropped = r["reason"] == CODE["SUBNET_ACL_RESTRICTION"]
+    # the Hyperplane NAT picks ports in 1024-65535 (N6), so a reply is dropped at the
+    # private subnet's ACL exactly when its port there lies outside 32768-61000, and the
+    # others come back to the environment's own ports 40000..
+    dropped = r["status"] == DROPPED
     assert 0 < dropped.sum() < n
-    assert len(hp_ports) == n and r["flags"][0] == SYN | ACK
+    assert (r["reason"][dropped] == CODE["SUBNET_ACL_RESTRICTION"]).all()
+    port_at_acl = r["dport"][dropped]
+    assert ((port_at_acl < 32768) | (port_at_acl > 61000)).all()
+    assert ((port_at_acl >= 1024) & (port_at_acl <= 65535)).all()
+    ok = ~dropped
+    assert (r["status"][ok] == DELIVERED).all()
+    assert (r["dport"][ok] == np.arange(40000, 40000 + n)[ok]).all()
+
+
+def test_N2_icmp_echo_reply_is_type_0_for_a_stateless_acl(network):
+    # A ping is an echo request (type 8) answered by an echo reply (type 0, code 0). The
+    # function's subnet ACL is stateless (N2): it must admit type 0 for the answer to come
+    # back, and admitting only type 8 inbound drops the answer there.
+    def acl(inbound):
+        return {"network_acls": {"fn": {"inbound": [inbound],
+                                        "outbound": ["100 allow all to 0.0.0.0/0"]}},
+                "subnets": {"private-a": {"acl": "fn"}, "private-b": {"acl": "fn"}},
+                "security_groups": {"db": {"ingress": ["icmp type 8 from sg:fn"]}}}
+    out = flow(network(acl("100 allow icmp type 0 code 0 from 10.0.0.0/16")),
+               "lambda:orders", DB, proto="icmp")
+    assert out["verdict"] == out["reply_verdict"] == "delivered"
+    out = flow(network(acl("100 allow icmp type 8 from 10.0.0.0/16")),
+               "lambda:orders", DB, proto="icmp")
+    assert out["verdict"] == "delivered"
+    assert (out["reply_verdict"], out["reason"]) == ("dropped", "SUBNET_ACL_RESTRICTION")

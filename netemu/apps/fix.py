@@ -1,6 +1,12 @@
 """The smallest configuration change that lets a dropped flow through, checked by
 tracing again with the change applied (up to a few changes in a row: a request fixed may
-then show its reply dropped somewhere else)."""
+then show its reply dropped somewhere else).
+
+A function's flow is fixed for every subnet it sends from, and checked from each: rules
+name its subnets' CIDRs or its security group, never a Hyperplane ENI's own address
+(Lambda replaces those ENIs), and a missing NAT route goes to the NAT gateway of the
+subnet's own AZ where there is one. The answer is one of three: changes verified by
+tracing again, a suggestion netemu cannot verify, or that no change was found."""
 
 from __future__ import annotations
 
@@ -10,10 +16,23 @@ from dataclasses import replace
 import numpy as np
 
 from netemu.addr import is_private
+from netemu.apps.fix_format import Change, FixText
 from netemu.dataplane.classify.first_match import first_match_naive
 from netemu.dataplane.compile_rules import compile_acl
 from netemu.dataplane.pipeline import Settings
-from netemu.model.resources import ICMP, LAMBDA, NAT, PCX, TCP, UDP, NaclEntry, Route, SgRule
+from netemu.dataplane.reasons import EXPLAIN
+from netemu.model.resources import (
+    ICMP,
+    IGW,
+    LAMBDA,
+    NAT,
+    PCX,
+    TCP,
+    UDP,
+    NaclEntry,
+    Route,
+    SgRule,
+)
 from netemu.model.topology import Topology
 
 MAX_FIXES = 4
@@ -30,24 +49,40 @@ def with_resource(topo: Topology, table: str, item) -> Topology:
                           **{k: list(v.values()) for k, v in resources.items()})
 
 
-def find_fix(topo: Topology, result, settings: Settings | None = None
-             ) -> tuple[list[str], bool]:
+def find_fix(topo: Topology, results: list, settings: Settings | None = None
+             ) -> tuple[list[str], bool, str | None]:
+    """(changes, verified, note) for flows traced from one or more places (a function's
+    subnets): changes that let every one through, verified by tracing again; or
+    (suggestion, False, None) where what would help is no change netemu can make and
+    trace; or ([], False, why) when nothing was found."""
     from netemu.apps.trace import run_trace
 
+    def again(r):
+        return run_trace(topo, r.source, r.destination, r.proto, r.port, r.sport, settings)
+
     fixes: list[str] = []
-    for _ in range(MAX_FIXES):
+    first = None
+    checked = True              # every result traced on the current topology
+    for _ in range(MAX_FIXES * len(results) + 1):
+        result = next((r for r in results if not r.ok), None)
+        if result is None and checked:
+            return fixes, True, None
+        if result is None:      # the failing ones pass now: check every one again
+            results, checked = [again(r) for r in results], True
+            continue
         leg = result.failed
-        if leg is None:
-            return fixes, True
+        first = first or leg
         change = _change_for(topo, result, leg)
         if change is None:
-            fixes.append(_advice(topo, result, leg))
-            return fixes, False
+            advice = _advice(topo, result, leg)
+            if advice is not None:
+                return fixes + [advice], False, None
+            return [], False, _none_found(leg, first if fixes else None)
         text, topo = change
         fixes.append(text)
-        result = run_trace(topo, result.source, result.destination, result.proto,
-                           result.port, result.sport, settings)
-    return fixes, result.ok
+        results, checked = [r if r.ok else again(r) for r in results], False
+    return [], False, f"no configuration change found: {len(fixes)} changes in a row " \
+        "still leave it dropped"
 
 
 def _drop_step(leg):
@@ -61,19 +96,29 @@ def _change_for(topo: Topology, result, leg):
         return _sg_fix(topo, result, leg, step)
     if reason == "SUBNET_ACL_RESTRICTION":
         return _acl_fix(topo, leg, step)
+    if reason == "LAMBDA_INBOUND_NOT_SUPPORTED":
+        return None
     if reason in ("NO_ROUTE_TO_DESTINATION", "BAD_STATE_ROUTE"):
-        return _route_fix(topo, leg, step)
+        return _route_fix(topo, result, leg, step)
     if reason == "VPCE_POLICY_RESTRICTION":
         ep = topo.endpoints[step.resource]
-        return (f"allow this traffic in the policy of endpoint {ep.id}",
+        return (FixText(f"allow this traffic in the policy of endpoint {ep.id}",
+                        Change("allow-endpoint-policy", ep.id)),
                 with_resource(topo, "endpoints", replace(ep, policy_allows=True)))
+    if reason == "ENI_SOURCE_DEST_CHECK_RESTRICTION" and topo.enis[step.resource].kind in (
+            "interface", "other"):           # an instance's: make it a NAT instance
+        eni = topo.enis[step.resource]
+        return (FixText(f"turn off source/destination check on {eni.id} (it then forwards "
+                        "as a NAT instance)", Change("source-dest-check-off", eni.id)),
+                with_resource(topo, "enis", replace(eni, source_dest_check=False)))
     if reason == "IGW_PUBLIC_IP_ASSOCIATION_FOR_EGRESS":
         src = ipaddress.IPv4Address(leg.packet[0])
         eni = next((e for e in topo.enis.values() if e.private_ip == src), None)
         if eni is None or eni.kind == LAMBDA or eni.kind == "nat_gateway":
             return None
         eip = _free_public_ip(topo)
-        return (f"associate an Elastic IP ({eip}) with {eni.id}",
+        return (FixText(f"associate an Elastic IP ({eip}) with {eni.id}",
+                        Change("associate-eip", eni.id, eip)),
                 with_resource(topo, "enis", replace(eni, public_ip=eip)))
     return None
 
@@ -94,8 +139,11 @@ def _sg_fix(topo: Topology, result, leg, step):
     peer_ip = ipaddress.IPv4Address(dst if egress else src)
     vpc = topo.subnets[eni.subnet].vpc
     peer_eni = topo.eni_by_ip.get((vpc, peer_ip))
+    hyperplane = _hyperplane_subnet(topo, peer_ip)
     if peer_eni is not None and peer_eni.security_groups:
         peer_kind, peer = "sg", peer_eni.security_groups[0]
+    elif hyperplane is not None:           # a Lambda ENI across a peering: its subnet
+        peer_kind, peer = "cidr", str(hyperplane.cidr)
     else:
         peer_kind, peer = "cidr", f"{peer_ip}/32"
     words, lo, hi = _proto_words(proto, dport, sport)
@@ -105,8 +153,9 @@ def _sg_fix(topo: Topology, result, leg, step):
         group = replace(group, egress=group.egress + (rule,))
     else:
         group = replace(group, ingress=group.ingress + (rule,))
-    return (f"add {'egress' if egress else 'ingress'} rule \"{rule.text}\" to security "
-            f"group {group.id}", with_resource(topo, "security_groups", group))
+    return (FixText(f"add {'egress' if egress else 'ingress'} rule \"{rule.text}\" to "
+                    f"security group {group.id}", Change("add-sg-rule", group.id, rule)),
+            with_resource(topo, "security_groups", group))
 
 
 def _acl_fix(topo: Topology, leg, step):
@@ -126,9 +175,10 @@ def _acl_fix(topo: Topology, leg, step):
         if not free:
             return None
         number = free[0]
-    peer = int(ipaddress.IPv4Address(dst if egress else src))
-    cidr = (ipaddress.IPv4Network(f"{ipaddress.IPv4Address(peer)}/32")
-            if is_private(peer)
+    peer = ipaddress.IPv4Address(dst if egress else src)
+    hyperplane = _hyperplane_subnet(topo, peer)
+    cidr = (hyperplane.cidr if hyperplane is not None
+            else ipaddress.IPv4Network(f"{peer}/32") if is_private(int(peer))
             else ipaddress.IPv4Network("0.0.0.0/0"))
     lo = hi = dport
     if leg is not None and _is_reply_leg(leg) and proto in (TCP, UDP):
@@ -137,15 +187,25 @@ def _acl_fix(topo: Topology, leg, step):
                       lo if proto in (TCP, UDP) else 0, hi if proto in (TCP, UDP) else 65535,
                       sport if proto == ICMP else -1, dport if proto == ICMP else -1)
     entries = tuple(sorted(acl.entries + (entry,), key=lambda e: (e.egress, e.number)))
-    return (f"add {'outbound' if egress else 'inbound'} rule \"{entry.text}\" to network "
-            f"ACL {acl.id}", with_resource(topo, "network_acls", replace(acl, entries=entries)))
+    return (FixText(f"add {'outbound' if egress else 'inbound'} rule \"{entry.text}\" to "
+                    f"network ACL {acl.id}", Change("add-acl-entry", acl.id, entry)),
+            with_resource(topo, "network_acls", replace(acl, entries=entries)))
 
 
 def _is_reply_leg(leg) -> bool:
     return bool(leg.steps) and leg.steps[0].direction == "reply"
 
 
-def _route_fix(topo: Topology, leg, step):
+def _hyperplane_subnet(topo: Topology, ip: ipaddress.IPv4Address):
+    """The subnet of the Hyperplane ENI owning `ip`, if one does: rules for a function's
+    traffic name the subnet, since Lambda replaces the ENI (and its address) at will."""
+    for eni in topo.enis.values():
+        if eni.kind == LAMBDA and eni.private_ip == ip:
+            return topo.subnets[eni.subnet]
+    return None
+
+
+def _route_fix(topo: Topology, result, leg, step):
     rt = topo.route_tables[step.resource]
     dst = ipaddress.IPv4Address(leg.packet[2])
     target = None
@@ -156,9 +216,7 @@ def _route_fix(topo: Topology, leg, step):
             net = next(c for c in topo.vpcs[other].cidrs if dst in c)
             target = (net, pcx.id, PCX)
     if target is None and not is_private(dst):
-        nat = next((n for n in sorted(topo.nat_gateways.values(), key=lambda n: n.id)
-                    if topo.subnets[n.subnet].vpc == rt.vpc
-                    and topo.subnets[n.subnet].route_table != rt.id), None)
+        nat = _nat_for(topo, rt, result.source)
         vpc = topo.vpcs[rt.vpc]
         if nat is not None:
             target = (ipaddress.IPv4Network("0.0.0.0/0"), nat.id, NAT)
@@ -169,8 +227,30 @@ def _route_fix(topo: Topology, leg, step):
         return None
     net, tid, kind = target
     routes = tuple(r for r in rt.routes if r.destination != net) + (Route(net, tid, kind),)
-    return (f"add route {net} -> {tid} to route table {rt.id}",
+    return (FixText(f"add route {net} -> {tid} to route table {rt.id}",
+                    Change("add-route", rt.id, Route(net, tid, kind))),
             with_resource(topo, "route_tables", replace(rt, routes=routes)))
+
+
+def _nat_for(topo: Topology, rt, source):
+    """The NAT gateway a route table's subnets should use: one in a public subnet (G2)
+    of their own AZ where there is one (G5: a NAT gateway is zonal), else another."""
+    users = [s for s in sorted(topo.subnets.values(), key=lambda s: s.id)
+             if s.route_table == rt.id]
+    mine = next((s for s in users if s.id == source.subnet), None)
+    az = (mine or (users[0] if users else None))
+    az = az.az if az is not None else source.az
+
+    def public(nat) -> bool:
+        routes = topo.route_tables[topo.subnets[nat.subnet].route_table].routes
+        return any(r.target_kind == IGW and r.destination is not None
+                   and r.destination.prefixlen == 0 for r in routes)
+
+    nats = [n for n in topo.nat_gateways.values()
+            if topo.subnets[n.subnet].vpc == rt.vpc
+            and topo.subnets[n.subnet].route_table != rt.id]
+    nats.sort(key=lambda n: (not public(n), topo.subnets[n.subnet].az != az, n.id))
+    return nats[0] if nats else None
 
 
 def _free_public_ip(topo: Topology) -> ipaddress.IPv4Address:
@@ -182,8 +262,8 @@ def _free_public_ip(topo: Topology) -> ipaddress.IPv4Address:
     return ip
 
 
-def _advice(topo: Topology, result, leg) -> str:
-    """What to do where no single resource change is enough."""
+def _advice(topo: Topology, result, leg) -> str | None:
+    """What would help where no change netemu can make and trace is enough."""
     src = result.source
     fn = topo.functions.get(src.function or "")
     reason = leg.reason
@@ -195,13 +275,23 @@ def _advice(topo: Topology, result, leg) -> str:
         return (f"attach function {fn.id} to subnets and a security group of the VPC that "
                 f"holds {result.destination.ip} (L1, L2)")
     if reason == "LAMBDA_ENI_MISSING" and fn is not None:
-        return (f"give function {fn.id}'s execution role ec2:CreateNetworkInterface, "
-                "ec2:DescribeNetworkInterfaces and ec2:DeleteNetworkInterface (the managed "
-                "policy AWSLambdaVPCAccessExecutionRole) so Lambda can create its Hyperplane "
-                "ENIs (L12)")
-    if reason == "LAMBDA_INBOUND_NOT_SUPPORTED":
+        return FixText(f"give function {fn.id}'s execution role ec2:CreateNetworkInterface, "
+                       "ec2:DescribeNetworkInterfaces and ec2:DeleteNetworkInterface (the "
+                       "managed policy AWSLambdaVPCAccessExecutionRole) so Lambda can create "
+                       "its Hyperplane ENIs (L12)", Change("attach-vpc-access-policy", fn.id))
+    return None
+
+
+def _none_found(leg, first) -> str:
+    """Why no configuration change lets it through (`first`: the drop changes got past)."""
+    if leg.reason == "LAMBDA_INBOUND_NOT_SUPPORTED":
         return ("no configuration opens a connection into a function (L5): let the function "
                 "connect out, or invoke it through its API")
-    if reason == "UNKNOWN_DESTINATION":
-        return f"nothing owns {leg.packet[2]}: check the address or the name it came from"
-    return "no single configuration change found; see the drop reason"
+    if leg.reason == "UNKNOWN_DESTINATION":
+        return (f"no configuration change helps: nothing owns {leg.packet[2]}; check the "
+                "address or the name it came from")
+    why = f"{leg.reason}: {EXPLAIN.get(leg.reason, '')}"
+    if first is None:
+        return f"no configuration change lets it through at {leg.dropped_at} ({why})"
+    return (f"no configuration change lets it through: past {first.dropped_at}, it would "
+            f"still be dropped at {leg.dropped_at} ({why})")

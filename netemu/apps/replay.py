@@ -11,23 +11,27 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import shutil
-import tempfile
+import sys
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from netemu.addr import in_ranges, int_to_ip
+from netemu.apps import flowlog_replay
+from netemu.apps.flowlog_enis import gateway_view
+from netemu.apps.record_math import group_sum
 from netemu.apps.resolve import resolve_source
 from netemu.dataplane.classify.flowtable import FlowTable, pack_keys
 from netemu.dataplane.elements.base import Observation
-from netemu.dataplane.grouping import Flows, flow_groups
-from netemu.dataplane.packet import DELIVERED, DROPPED, ICMP, IN_FLIGHT, UNPLACED
+from netemu.dataplane.grouping import Flows, flow_groups, starts, waves
+from netemu.dataplane.packet import DELIVERED, DROPPED, ICMP, IN_FLIGHT, TCP, UDP, UNPLACED
 from netemu.dataplane.pipeline import Dataplane, Settings
 from netemu.dataplane.reasons import CODE, CODES
 from netemu.errors import InputError
+from netemu.io.atomic import atomic_folder
 from netemu.io.flowlog_writer import HEADER, aggregate, format_records
 from netemu.io.pcap_writer import PcapStream
 from netemu.io.trace_readers import open_trace
@@ -51,20 +55,31 @@ class Summary:
     reasons: dict[str, int] = field(default_factory=dict)
     delivered_to: dict[str, int] = field(default_factory=dict)
     nat_port_allocation_failures: int = 0
-    complete: bool = True
+    complete: bool = True      # set False by whoever leaves input out; see `is_complete`
+    compared: dict = field(default_factory=dict)
+
+    @property
+    def is_complete(self) -> bool:
+        """True when every record of the traces was replayed: false as soon as any was
+        skipped (IPv6, non-IP or truncated frames, NODATA/SKIPDATA flow-log records...),
+        since verdicts and counts then cover less than the input."""
+        return self.complete and not any(self.skipped.values())
 
     def to_json(self) -> dict:
         return {
-            "complete": self.complete, "records": self.records, "packets": self.packets,
+            "complete": self.is_complete, "records": self.records, "packets": self.packets,
             "flows": self.flows, "accepted": self.accepted, "rejected": self.rejected,
             "unplaced": self.unplaced, "skipped": dict(sorted(self.skipped.items())),
-            "drop_reasons": dict(sorted(self.reasons.items(), key=lambda kv: -kv[1])),
+            # ties by name: the order drops were first met in depends on batching
+            "drop_reasons": dict(sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
             "rejected_by": [{"resource": r, "rule": rule, "reason": why, "packets": n,
                              "flows": self.drop_flows.get((r, rule, why), 0)}
                             for (r, rule, why), n in sorted(self.drops.items(),
-                                                            key=lambda kv: -kv[1])],
-            "delivered_to": dict(sorted(self.delivered_to.items(), key=lambda kv: -kv[1])),
+                                                            key=lambda kv: (-kv[1], kv[0]))],
+            "delivered_to": dict(sorted(self.delivered_to.items(),
+                                        key=lambda kv: (-kv[1], kv[0]))),
             "nat_port_allocation_failures": self.nat_port_allocation_failures,
+            **self.compared,      # flow logs: recorded versus emulated (flowlog_replay)
         }
 
 
@@ -92,7 +107,8 @@ class _Connections:
                "sport": np.uint16, "dport": np.uint16, "fwd_packets": np.int32,
                "fwd_bytes": np.int64, "fwd_ok": np.int32, "rev_packets": np.int32,
                "rev_bytes": np.int64, "rev_ok": np.int32, "rev_at": np.int32,
-               "rev_rule": np.int32, "rev_reason": np.int16, "o_src": np.uint32,
+               "rev_rule": np.int32, "rev_reason": np.int16, "fwd_at": np.int32,
+               "fwd_rule": np.int32, "fwd_reason": np.int16, "o_src": np.uint32,
                "o_dst": np.uint32, "o_sport": np.uint16, "o_dport": np.uint16,
                "proto": np.uint8}
 
@@ -112,7 +128,8 @@ class _Connections:
         known = self.table.lookup(keys) >= 0
         # the first packet of a new connection opened it (insert keeps first occurrences)
         slot = self.table.insert(keys, b["ts"], opener_low=low, status=PENDING, at=-1,
-                                 rule=-1, rev_at=-1, rev_rule=-1, o_src=b["src"],
+                                 rule=-1, rev_at=-1, rev_rule=-1, fwd_at=-1, fwd_rule=-1,
+                                 o_src=b["src"],
                                  o_dst=b["dst"], o_sport=b["sport"], o_dport=b["dport"],
                                  proto=b["proto"])
         if not known.all():
@@ -140,19 +157,39 @@ class Replayer:
         self.records: list[np.ndarray] = []            # flow-log records, per batch
         self.delivered = np.zeros(len(self.dp.elements), dtype=np.int64)   # per element
 
-    def _point(self, capture: str) -> int:
-        """A capture point: an ENI, or what owns one (NAT gateway, host, endpoint), or an
-        internet gateway (its public side)."""
+    def _point(self, capture: str) -> tuple[list[int], int | None]:
+        """What a capture sees: (observation points, address or None). An ENI, or what
+        owns ENIs (a NAT gateway, a host, an endpoint; a function `lambda:NAME[@SUBNET]`:
+        its Hyperplane ENIs), or an internet gateway (its public side); an internet host
+        sees what crosses the internet gateways to or from its address."""
+        from netemu.apps.resolve import resolve_sources
+
         topo, points = self.topo, self.dp.points
-        name = capture.split(":", 1)[-1]
+        kind, sep, name = capture.partition(":")
+        kind, name = (kind, name) if sep else ("", capture)
+        if kind == "lambda":
+            envs = {s.ip for s in resolve_sources(topo, capture)}   # one per subnet
+            enis = sorted({e.eni for e in topo.environments.values()
+                           if e.eni and e.ip in envs})
+            if not enis:
+                raise InputError(f"function {name} has no Hyperplane ENI to capture at (no "
+                                 "VPC configuration, or no ENI permissions: L12)",
+                                 resource=capture)
+            return [points.index(e) for e in enis], None
+        if name not in points and name not in topo.nat_gateways and name not in topo.hosts:
+            name = next((i for k in ("network interface", "NAT gateway", "instance",   # Name tag
+                                     "internet gateway") if (i := topo.find(k, name))), name)
         if name in points:
-            return points.index(name)
+            return [points.index(name)], None
         if name in topo.nat_gateways:
-            return points.index(topo.nat_gateways[name].eni)
-        if name in topo.hosts and topo.hosts[name].eni:
-            return points.index(topo.hosts[name].eni)
-        raise InputError(f"unknown capture point {capture!r} (an ENI, NAT gateway, host or "
-                         "internet gateway id)", resource=capture)
+            return [points.index(topo.nat_gateways[name].eni)], None
+        host = topo.hosts.get(name)
+        if host is not None and host.eni:
+            return [points.index(host.eni)], None
+        if host is not None and topo.internet_gateways:
+            return [points.index(g) for g in sorted(topo.internet_gateways)], int(host.ip)
+        raise InputError(f"unknown capture point {capture!r} (an ENI, NAT gateway, host, "
+                         "internet gateway or lambda:FUNCTION)", resource=capture)
 
     # ---- one batch -------------------------------------------------------------------
     def feed(self, b: np.ndarray) -> list[Observation]:
@@ -161,13 +198,26 @@ class Replayer:
         flows = flow_groups(b)          # connection bookkeeping once per flow, not per packet
         slot, forward = self.conns.slots(b[flows.first])
         slot, forward = slot[flows.group], forward[flows.group]
-        fwd = np.flatnonzero(forward)
+        # each connection's pieces in the order they begin, one per wave, so that every
+        # piece meets the state its connection's earlier packets left, in any batch
+        begin = starts(flows, b["ts"], self.dp.quiet, b["flags"], b["proto"])
+        # without ports, a NAT has one translation per remote address (the newest flow's):
+        # such connections to one remote are ordered together
+        portless = (b["proto"] != TCP) & (b["proto"] != UDP)
+        remote = np.where(forward, b["dst"], b["src"]).astype(np.int64)
+        order_key = np.where(portless, (1 << 40) | (b["proto"].astype(np.int64) << 32)
+                             | remote, slot)
+        wave = waves(flows, order_key, begin, forward)
+        self._horizon = float(b["ts"].min())
+        order = np.argsort(wave, kind="stable")
         observed: list[Observation] = []
-        if len(fwd):
-            observed += self._requests(b, fwd, slot[fwd])
-        rev = np.flatnonzero(~forward)
-        if len(rev):
-            observed += self._replies(b, rev, slot[rev])
+        for part in np.split(order, np.flatnonzero(np.diff(wave[order])) + 1):
+            fwd = part[forward[part]]
+            if len(fwd):
+                observed += self._requests(b, fwd, slot[fwd])
+            rev = part[~forward[part]]
+            if len(rev):
+                observed += self._replies(b, rev, slot[rev])
         self._account(b, slot, forward, flows)
         return observed
 
@@ -175,7 +225,7 @@ class Replayer:
         req = b[idx]
         for net, ip, _ in self.maps:
             req["src"][in_ranges(req["src"], [net])] = ip
-        rt = self.dp.run_flows(req, observing=self.observing)
+        rt = self.dp.run_flows(req, observing=self.observing, horizon=self._horizon)
         v = self.conns.table.values
         for col in ("status", "at", "rule", "reason", "src", "dst", "sport", "dport"):
             v[col][slot] = req[col]
@@ -200,7 +250,7 @@ class Replayer:
         rep["dport"] = np.where(icmp, rep["dport"], v["sport"][slot])
         rep["node"] = self.dp.reply_from[v["at"][slot]]
         rep["status"] = IN_FLIGHT
-        rt = self.dp.run_flows(rep, observing=self.observing)
+        rt = self.dp.run_flows(rep, observing=self.observing, horizon=self._horizon)
         # an answer counts only if it reaches the opener from where it called (G1, I1)
         home = b[idx]
         wrong = (rep["status"] == DELIVERED) & ((rep["src"] != home["src"]) | (
@@ -225,10 +275,15 @@ class Replayer:
             np.add.at(v[f"{prefix}_packets"], s, packets[mask].astype(np.int32))
             np.add.at(v[f"{prefix}_bytes"], s, nbytes[mask])
             np.add.at(v[f"{prefix}_ok"], s, delivered[mask].astype(np.int32))
-        bad = ~forward & (b["status"] == DROPPED)
-        v["rev_at"][slot[bad]] = b["at"][bad]
-        v["rev_rule"][slot[bad]] = b["rule"][bad]
-        v["rev_reason"][slot[bad]] = b["reason"][bad]
+        # each way, where the connection first lost a packet (what its verdict blames)
+        lost = (b["status"] != DELIVERED) & (b["reason"] != 0)
+        for prefix, mask in (("fwd", forward), ("rev", ~forward)):
+            bad = np.flatnonzero(lost & mask)
+            hit, first = np.unique(slot[bad], return_index=True)
+            fresh = v[f"{prefix}_reason"][hit] == 0
+            hit, i = hit[fresh], bad[first[fresh]]
+            for col in ("at", "rule", "reason"):
+                v[f"{prefix}_{col}"][hit] = b[col][i]
         s = self.summary
         s.packets += len(b)
         s.accepted += int(ok.sum())
@@ -252,7 +307,7 @@ class Replayer:
         rev_bad = v["rev_ok"][live] < v["rev_packets"][live]
         use_rev = ~fwd_bad & rev_bad
         failed = fwd_bad | rev_bad
-        places = (np.where(use_rev, v[f"rev_{c}"][live], v[c][live])[failed]
+        places = (np.where(use_rev, v[f"rev_{c}"][live], v[f"fwd_{c}"][live])[failed]
                   for c in ("at", "rule", "reason"))
         for at, rule, reason, n in _counts(*places):
             if reason:
@@ -278,6 +333,7 @@ class Replayer:
         point = np.concatenate([p[1] for p in parts])
         accept = np.concatenate([p[2] for p in parts])
         # a packet the ENI's group let out but its subnet's ACL turned back is one REJECT
+        hdr = gateway_view(self.dp, hdr, point)
         self.records.append(aggregate(hdr, point, accept, window=self.window))
 
     def verdicts(self) -> Iterable[dict]:
@@ -295,7 +351,7 @@ class Replayer:
             return "delivered" if ok == packets else "dropped" if ok == 0 else "partly dropped"
         request = fate(c["fwd_ok"], c["fwd_packets"])
         reply = fate(c["rev_ok"], c["rev_packets"])
-        at, rule, reason = (int(c["at"]), int(c["rule"]), int(c["reason"]))
+        at, rule, reason = (int(c["fwd_at"]), int(c["fwd_rule"]), int(c["fwd_reason"]))
         if request == "delivered" and reply not in (None, "delivered"):
             at, rule, reason = int(c["rev_at"]), int(c["rev_rule"]), int(c["rev_reason"])
         failed = request != "delivered" or reply not in (None, "delivered")
@@ -333,9 +389,8 @@ def merge_records(records: list[np.ndarray]) -> np.ndarray:
     first = np.zeros(len(uniq), dtype=np.int64)
     first[inverse[::-1]] = np.arange(len(r))[::-1]
     out = r[first].copy()
-    for col in ("packets", "bytes"):
-        out[col] = np.bincount(inverse, weights=r[col], minlength=len(uniq)).astype(
-            out[col].dtype)
+    for col in ("packets", "bytes"):       # exact int64 sums (a record may hold 10^12)
+        out[col] = group_sum(r[col], inverse, len(uniq))
     start = np.full(len(uniq), np.iinfo(np.int64).max)
     np.minimum.at(start, inverse, r["start"])
     end = np.zeros(len(uniq), dtype=np.int64)
@@ -347,20 +402,29 @@ def merge_records(records: list[np.ndarray]) -> np.ndarray:
 class _Captures:
     """One classic pcap per capture point, written as the batches go."""
 
-    def __init__(self, folder: Path, points: dict[str, int]) -> None:
-        self.files = {point: PcapStream(folder / "capture-{}.pcap".format(
-            name.replace(":", "_").replace("/", "_"))) for name, point in points.items()}
+    def __init__(self, folder: Path, points: dict[str, tuple[list[int], int | None]]) -> None:
+        self.files = {name: (where, PcapStream(folder / "capture-{}.pcap".format(
+            name.replace(":", "_").replace("/", "_").replace("@", "_"))))
+            for name, where in points.items()}
 
     def write(self, observed: list[Observation]) -> None:
-        for point, out in self.files.items():
-            parts = [o.header[o.point == point] for o in observed]
-            parts = [p for p in parts if len(p)]
+        for (points, ip), out in self.files.values():
+            parts = []
+            for o in observed:
+                keep = np.isin(o.point, points)
+                if ip is not None:
+                    keep &= (o.header["src"] == ip) | (o.header["dst"] == ip)
+                parts.append((o.rows[keep], o.header[keep]))
+            parts = [p for p in parts if len(p[0])]
             if parts:
-                packets = np.concatenate(parts)
-                out.write(packets[np.argsort(packets["ts"], kind="stable")])
+                # in trace order, each packet's hops in the order it made them: the
+                # waves a batch was decided in do not show
+                rows = np.concatenate([p[0] for p in parts])
+                packets = np.concatenate([p[1] for p in parts])
+                out.write(packets[np.argsort(rows, kind="stable")])
 
     def close(self) -> None:
-        for out in self.files.values():
+        for _, out in self.files.values():
             out.close()
 
 
@@ -368,16 +432,29 @@ def replay(topo: Topology, traces: list[Path], out: Path | None = None, *,
            format: str | None = None, fields: list[str] | None = None,
            mappings: Iterable[str] = (), captures: Iterable[str] = (),
            settings: Settings | None = None, batch_size: int = 65_536,
-           progress: Callable[[int], None] | None = None) -> Summary:
+           progress: Callable[[int], None] | None = None, force: bool = False,
+           strict: bool = False) -> Summary:
     """Replay the traces in order. With `out`, write verdicts.jsonl, flowlogs/<eni>.log,
-    capture-<point>.pcap and summary.json there; nothing is left behind on bad input."""
+    capture-<point>.pcap and summary.json there, whole or not at all (netemu.io.atomic):
+    an `out` holding an earlier run's outputs (with `strict`, anything) is refused unless
+    `force`, which replaces it whole."""
+    if captures and out is None:
+        raise InputError("--capture needs --out DIR: the capture is written there")
     r = Replayer(topo, settings=settings, mappings=mappings, captures=captures,
                  observing=out is not None)
-    tmp = Path(tempfile.mkdtemp(prefix=".netemu-replay-", dir=out)) if out else None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"--batch {batch_size!r}: a batch holds at least 1 packet")
+    outputs = ExitStack()      # out: a temporary folder beside it, renamed in at the end
+    tmp = outputs.enter_context(atomic_folder(out, force=force, strict=strict)) if out \
+        else None
     caps = _Captures(tmp, r.capture_points) if tmp else None
     try:
         for path in traces:
-            batches, stats = open_trace(path, format, fields, batch_size)
+            if flowlog_replay.is_flow_log(path, format):      # decided record by record
+                batches, stats = (), flowlog_replay.feed_file(r, path, fields, batch_size,
+                                                              progress)
+            else:
+                batches, stats = open_trace(path, format, fields, batch_size)
             for b in batches:
                 observed = r.feed(b)
                 if tmp:
@@ -393,28 +470,27 @@ def replay(topo: Topology, traces: list[Path], out: Path | None = None, *,
                     r.summary.skipped[reason] = r.summary.skipped.get(reason, 0) + n
         r.summary.flows = r.conns.count
         r.count_failed_connections()
+        flowlog_replay.finish(r)
         for at in np.flatnonzero(r.delivered):
             e = r.dp.elements[at]
             r.summary.delivered_to[f"{e.kind}:{e.resource}"] = int(r.delivered[at])
         if tmp:
             caps.close()
             _write_outputs(r, tmp)
-            for item in tmp.iterdir():
-                target = out / item.name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                item.replace(target)
-    finally:
+    except BaseException:
         if caps:
             caps.close()
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+        outputs.__exit__(*sys.exc_info())   # removes the temporary (OSError -> InputError)
+        raise
+    outputs.close()            # the rename into place
     return r.summary
 
 
 def _write_outputs(r: Replayer, folder: Path) -> None:
     with open(folder / "verdicts.jsonl", "w") as f:
         for v in r.verdicts():
+            f.write(json.dumps(v) + "\n")
+        for v in flowlog_replay.verdicts(r):
             f.write(json.dumps(v) + "\n")
     logs = folder / "flowlogs"
     logs.mkdir()

@@ -20,10 +20,22 @@ class Endpoint:
     vpc: str | None                  # the VPC it sits in, None outside
     az: str | None = None
     function: str | None = None
+    subnet: str | None = None        # a function's environment: the subnet it sends from
 
 
 def resolve_source(topo: Topology, text: str) -> Endpoint:
     return _resolve(topo, text, None)
+
+
+def resolve_sources(topo: Topology, text: str) -> list[Endpoint]:
+    """Every place a source sends from: `lambda:NAME` is an environment in each of the
+    function's subnets, since invocations land in any of them (L7); anything else
+    (`lambda:NAME@SUBNET` included) is one place."""
+    kind, _, name = text.partition(":")
+    if name and kind == "lambda":
+        return [_environment(topo, env, name.partition("@")[0], text)
+                for env in _environments(topo, name, text)]
+    return [resolve_source(topo, text)]
 
 
 def resolve_destination(topo: Topology, text: str, src: Endpoint) -> Endpoint:
@@ -35,52 +47,85 @@ def _resolve(topo: Topology, text: str, src: Endpoint | None) -> Endpoint:
     if name and kind == "lambda":
         return _function(topo, name, text, src)
     if name and kind == "eni":
-        if name not in topo.enis:
-            raise InputError(f"unknown network interface {name!r}", resource=text)
-        eni = topo.enis[name]
+        eni = topo.enis[_find(topo, "network interface", name, text)]
         sn = topo.subnets[eni.subnet]
-        return Endpoint(text, eni.private_ip, f"ENI {name}", sn.vpc, sn.az)
+        return Endpoint(text, eni.private_ip, f"ENI {topo.display(eni.id)}", sn.vpc, sn.az)
     if name and kind in ("instance", "host"):
-        host = topo.hosts.get(name)
-        if host is None:
-            raise InputError(f"unknown {kind} {name!r}", resource=text)
-        return _host(topo, host, text)
+        return _host(topo, topo.hosts[_find(topo, "instance", name, text, kind)], text)
     try:
         ip = ipaddress.IPv4Address(text)
     except ValueError:
         return _dns(topo, text, src)
+    gone = topo.unplaced_by_ip.get(ip)
+    if gone is not None and not any(key[1] == ip for key in topo.eni_by_ip):
+        raise InputError(f"{ip} is the address of {gone.kind} {topo.display(gone.id)}, which "
+                         f"is unplaced: {gone.reason}", resource=text)
     vpc = topo.vpc_of_ip(ip)
     sn = topo.subnet_of_ip(vpc.id, ip) if vpc else None
     return Endpoint(text, ip, "address in " + (vpc.id if vpc else "the internet"),
                     vpc.id if vpc else None, sn.az if sn else None)
 
 
+def _find(topo: Topology, kind: str, name: str, text: str, word: str = "") -> str:
+    """The id of what `name` is, by id or unique Name tag; an unplaced one (its subnet
+    was not collected) is refused with the reason, never traced as if it were nowhere."""
+    rid = topo.find(kind, name)
+    if rid is None:
+        raise InputError(f"unknown {word or kind} {name!r}", resource=text)
+    gone = topo.unplaced.get(rid)
+    if gone is not None:
+        raise InputError(f"{kind} {topo.display(rid)} is unplaced: {gone.reason}; netemu "
+                         "cannot trace from or to it", resource=text)
+    return rid
+
+
 def _host(topo: Topology, host, text: str) -> Endpoint:
     if host.eni is None:
-        return Endpoint(text, host.ip, f"{host.kind} host {host.id}", None)
+        return Endpoint(text, host.ip, f"{host.kind} host {topo.display(host.id)}", None)
     sn = topo.subnets[topo.enis[host.eni].subnet]
-    return Endpoint(text, host.ip, f"{host.kind} {host.id}", sn.vpc, sn.az)
+    return Endpoint(text, host.ip, f"{host.kind} {topo.display(host.id)}", sn.vpc, sn.az)
+
+
+def _environments(topo: Topology, spec: str, text: str) -> list:
+    """`NAME`: an environment in each of the function's subnets, in their order;
+    `NAME@SUBNET`: the one in that subnet (and so AZ and Hyperplane ENI)."""
+    name, _, subnet = spec.partition("@")
+    fn = topo.functions[_find(topo, "Lambda function", name, text)]
+    envs = topo.environments_of(name)
+    if subnet:
+        subnet = topo.find("subnet", subnet, among=fn.subnets) or subnet    # id or Name tag
+        envs = [e for e in envs if e.subnet == subnet]
+        if not envs:
+            has = ", ".join(map(topo.display, fn.subnets)) or "no VPC configuration"
+            raise InputError(f"function {name} has no subnet {subnet!r} (it has {has})",
+                             resource=text)
+    return envs
+
+
+def _environment(topo: Topology, env, name: str, text: str) -> Endpoint:
+    sn = topo.subnets[env.subnet] if env.subnet else None
+    where = f"in {topo.display(env.subnet)}" if sn else "without VPC configuration"
+    return Endpoint(text, env.ip, f"Lambda function {name} ({where})", sn.vpc if sn else None,
+                    sn.az if sn else None, name, env.subnet)
 
 
 def _function(topo: Topology, spec: str, text: str, src: Endpoint | None) -> Endpoint:
-    """`lambda:NAME` is the environment in the function's first subnet;
-    `lambda:NAME@SUBNET` picks the subnet (and so the AZ and Hyperplane ENI)."""
-    name, _, subnet = spec.partition("@")
-    fn = topo.functions.get(name)
-    if fn is None:
-        raise InputError(f"unknown Lambda function {name!r}", resource=text)
-    envs = topo.environments_of(name)
-    if subnet:
-        envs = [e for e in envs if e.subnet == subnet]
-        if not envs:
-            raise InputError(f"function {name} has no subnet {subnet!r} "
-                             f"(it has {', '.join(fn.subnets) or 'no VPC configuration'})",
-                             resource=text)
-    env = envs[0]
-    vpc = topo.subnets[env.subnet].vpc if env.subnet else None
-    az = topo.subnets[env.subnet].az if env.subnet else None
-    where = f"in {env.subnet}" if env.subnet else "without VPC configuration"
-    return Endpoint(text, env.ip, f"Lambda function {name} ({where})", vpc, az, name)
+    """As a source, the environment in the function's first subnet (or in `@SUBNET`). As
+    a destination, what a client could address: the Hyperplane ENI (in the client's AZ
+    where there is one), which admits no connection into the function (L5)."""
+    envs = _environments(topo, spec, text)
+    name = spec.partition("@")[0]
+    if src is None:
+        return _environment(topo, envs[0], name, text)
+    enis = [topo.enis[e.eni] for e in envs if e.eni]
+    if not enis:
+        return Endpoint(text, envs[0].ip, f"Lambda function {name} (accepts no inbound "
+                        "connections: L5)", None, None, name)
+    eni = next((e for e in enis if topo.subnets[e.subnet].az == src.az), enis[0])
+    sn = topo.subnets[eni.subnet]
+    return Endpoint(text, eni.private_ip, f"Lambda function {name} (its Hyperplane ENI "
+                    f"{eni.id} accepts no inbound connections: L5)", sn.vpc, sn.az, name,
+                    sn.id)
 
 
 def _dns(topo: Topology, name: str, src: Endpoint | None) -> Endpoint:
@@ -90,10 +135,11 @@ def _dns(topo: Topology, name: str, src: Endpoint | None) -> Endpoint:
         raise InputError(f"cannot resolve {name!r}: the VPC {vpc.id} has DNS resolution "
                          "(enableDnsSupport) off and no custom DNS servers (D1)", resource=name)
     private_view = vpc is not None and not vpc.custom_dns
-    if private_view:
-        for ep in sorted(topo.endpoints.values(), key=lambda e: e.id):   # E2
-            if (ep.vpc == vpc.id and ep.private_dns and name in ep.dns_names
-                    and vpc.enable_dns_hostnames):
+    service = aws_services.parse_service_name(name)
+    if private_view and vpc.enable_dns_hostnames:        # E2: the endpoint's private zone
+        for ep in sorted(topo.endpoints.values(), key=lambda e: e.id):
+            if ep.vpc == vpc.id and ep.kind == "interface" and ep.private_dns and ep.enis \
+                    and (name in ep.dns_names or _endpoint_answers(ep, service)):
                 enis = [topo.enis[e] for e in ep.enis]
                 same_az = [e for e in enis if topo.subnets[e.subnet].az == src.az]
                 eni = (same_az or enis)[0]
@@ -110,14 +156,23 @@ def _dns(topo: Topology, name: str, src: Endpoint | None) -> Endpoint:
         # through the Amazon resolver (D2: custom DNS servers cannot answer them).
         if host.kind == "rds" or (private_view and ep.vpc == vpc.id):
             return ep
-    short = name.split(".")[0]
-    if name.endswith(".amazonaws.com") and name == aws_services.service_dns_name(
-            vpc.region if vpc else "us-east-1", short):
-        region = name.split(".")[1]
-        return Endpoint(name, aws_services.public_service_ip(region, short),
-                        f"public endpoint of AWS {short}", None)
+    if service is not None:       # the public answer; a gateway endpoint is reached by it
+        where = "" if vpc is None or vpc.region == service.region else f" in {service.region}"
+        return Endpoint(name, aws_services.public_service_ip(service.region, service.service),
+                        f"public endpoint of AWS {service.service}{where}", None)
     why = (" (the VPC uses custom DNS servers, which cannot answer private names: D2)"
            if vpc is not None and vpc.custom_dns else
            f" from {src.text}, which is outside any VPC: only public names resolve there"
-           if src is not None and vpc is None else "")
+           if src is not None and vpc is None else
+           ": not an AWS service name netemu knows, nor a name of the topology"
+           if name.endswith(".amazonaws.com") else "")
     raise InputError(f"cannot resolve {name!r}{why}", resource=name)
+
+
+def _endpoint_answers(ep, service) -> bool:
+    """E2: an interface endpoint's private DNS answers its service's regional names."""
+    if service is None or not service.endpoint_dns:
+        return False
+    parts = ep.service.split(".")
+    return (len(parts) > 3 and parts[:2] == ["com", "amazonaws"] and parts[2] == service.region
+            and aws_services.service_short_name(ep.service) == service.service)

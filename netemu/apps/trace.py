@@ -1,16 +1,19 @@
 """One flow, explained hop by hop: the first packet, and when it arrives, its reply.
 
 The same dataplane as every other app, with recording on; a drop comes with the rule
-that decided it and a fix that was checked by tracing again with the fix applied."""
+that decided it and a fix that was checked by tracing again with the fix applied.
+A function sends from each of its subnets (its environments land in any of them, L7):
+it is traced from every one, and the flow works only if it works from all of them."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from netemu.addr import int_to_ip
-from netemu.apps.resolve import Endpoint, resolve_destination, resolve_source
+from netemu.apps.resolve import Endpoint, resolve_destination, resolve_sources
 from netemu.dataplane.elements.base import Hop
 from netemu.dataplane.packet import DELIVERED, ICMP, SYN, TCP, UDP, from_columns
 from netemu.dataplane.pipeline import Dataplane, Settings
@@ -20,6 +23,7 @@ from netemu.io.rule_text import parse_protocol
 from netemu.model.resources import protocol_name
 from netemu.model.topology import Topology
 
+_ID = re.compile(r"[^\s:(),]+")     # the ids in an element's name
 DEFAULT_SPORT = 40000   # in the Linux ephemeral range (N6)
 
 
@@ -34,6 +38,7 @@ class Step:
     rule: str = ""
     reason: str = ""
     translation: str = ""
+    label: str = ""                # the element for people: ids with their Name tags
 
 
 @dataclass
@@ -45,10 +50,14 @@ class Leg:
     rule: str | None = None
     steps: list[Step] = field(default_factory=list)
     packet: tuple = ()             # (src, sport, dst, dport, proto) where it ended
+    where: str | None = None       # dropped_at with its Name tag, for people
 
 
 @dataclass
 class TraceResult:
+    """One flow from one place. For a function in a VPC, the fields are those of the
+    first subnet it fails from (else of its first subnet) and `subnets` holds the trace
+    from each of its subnets; `ok` only when every one gets through both ways."""
     source: Endpoint
     destination: Endpoint
     proto: int
@@ -57,7 +66,9 @@ class TraceResult:
     request: Leg
     reply: Leg | None
     fixes: list[str] = field(default_factory=list)
-    fix_verified: bool | None = None
+    fix_verified: bool | None = None   # None: no fix searched
+    fix_note: str | None = None        # why no change was found
+    subnets: list[TraceResult] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -77,16 +88,19 @@ class TraceResult:
 
     @property
     def ok(self) -> bool:
-        return self.failed is None
+        return self.failed is None and all(t.ok for t in self.subnets)
 
-    def to_json(self) -> dict:
+    @property
+    def fix_status(self) -> str | None:
+        """verified (traced again: it gets through), suggestion (not verifiable: a change
+        netemu cannot make and trace), none (no change found), or None (not searched)."""
+        if self.fix_verified is None:
+            return None
+        return "verified" if self.fix_verified else "suggestion" if self.fixes else "none"
+
+    def _outcome(self) -> dict:
         failed = self.failed
         return {
-            "source": {"given": self.source.text, "ip": str(self.source.ip),
-                       "what": self.source.label},
-            "destination": {"given": self.destination.text, "ip": str(self.destination.ip),
-                            "what": self.destination.label},
-            "protocol": protocol_name(self.proto), "port": self.port, "sport": self.sport,
             "verdict": self.verdict,
             "reply_verdict": self.reply_verdict,
             "dropped_at": failed.dropped_at if failed else None,
@@ -96,9 +110,32 @@ class TraceResult:
             "rule": failed.rule if failed else None,
             "hops": [asdict(s) for s in self.request.steps
                      + (self.reply.steps if self.reply else [])],
+        }
+
+    def to_json(self) -> dict:
+        source = {"given": self.source.text, "ip": str(self.source.ip),
+                  "what": self.source.label}
+        if self.subnets:
+            source.update(subnet=self.source.subnet, az=self.source.az)
+        out = {
+            "source": source,
+            "destination": {"given": self.destination.text, "ip": str(self.destination.ip),
+                            "what": self.destination.label},
+            "protocol": protocol_name(self.proto), "port": self.port, "sport": self.sport,
+            **self._outcome(),
             "fix": self.fixes,
             "fix_verified": self.fix_verified,
+            "fix_status": self.fix_status,
+            "fix_note": self.fix_note,
         }
+        if self.subnets:
+            out["dropped_from"] = (None if self.ok else {"subnet": self.source.subnet,
+                                                          "az": self.source.az})
+            out["subnets"] = [{"subnet": t.source.subnet, "az": t.source.az,
+                               "source_ip": str(t.source.ip),
+                               "destination_ip": str(t.destination.ip), **t._outcome()}
+                              for t in self.subnets]
+        return out
 
 
 def _translation(before: tuple | None, after: tuple | None, proto: int) -> str:
@@ -131,6 +168,8 @@ def _steps(hops: list[Hop], direction: str, proto: int) -> list[Step]:
 
 def _leg(dp: Dataplane, b: np.ndarray, hops: list[Hop], direction: str, proto: int) -> Leg:
     steps = _steps(hops, direction, proto)
+    for s in steps:         # `route-table:rtb-0abc (app)`: each id with its Name tag beside
+        s.label = _ID.sub(lambda m: dp.topo.display(m.group()), s.element)
     packet = (int_to_ip(b["src"][0]), int(b["sport"][0]), int_to_ip(b["dst"][0]),
               int(b["dport"][0]), int(b["proto"][0]))
     if b["status"][0] == DELIVERED:
@@ -139,7 +178,8 @@ def _leg(dp: Dataplane, b: np.ndarray, hops: list[Hop], direction: str, proto: i
     reason = CODES[int(b["reason"][0])]
     last = next((s for s in reversed(steps) if s.decision == "drop"), None)
     return Leg("dropped", dropped_at=last.resource if last else None, reason=reason,
-               rule=(last.rule or None) if last else None, steps=steps, packet=packet)
+               rule=(last.rule or None) if last else None, steps=steps, packet=packet,
+               where=dp.topo.display(last.resource) if last else None)
 
 
 def _check_answer(reply: Leg, b0, r) -> None:
@@ -163,6 +203,8 @@ def packet_for(src: Endpoint, dst: Endpoint, proto: int, port: int, sport: int) 
 
 def run_trace(topo: Topology, src: Endpoint, dst: Endpoint, proto: int, port: int,
               sport: int, settings: Settings | None = None) -> TraceResult:
+    if dst.function is not None:
+        return _into_function(topo, src, dst, proto, port, sport)
     dp = Dataplane(topo, settings)
     b = packet_for(src, dst, proto, port, sport)
     rt = dp.run(b, recording=True)
@@ -177,11 +219,27 @@ def run_trace(topo: Topology, src: Endpoint, dst: Endpoint, proto: int, port: in
                        request, reply)
 
 
+def _into_function(topo: Topology, src: Endpoint, dst: Endpoint, proto: int, port: int,
+                   sport: int) -> TraceResult:
+    """L5: no connection can be opened into a function, whatever the path to its
+    Hyperplane ENI allows, so there is no packet to send: the answer is the function's."""
+    eni = topo.eni_by_ip.get((dst.vpc, dst.ip))
+    at = eni.id if eni is not None else dst.function
+    reason = "LAMBDA_INBOUND_NOT_SUPPORTED"
+    step = Step("request", f"lambda-function:{dst.function}", "lambda-function", at, "drop",
+                reason=reason)
+    packet = (str(src.ip), sport, str(dst.ip), port, proto)
+    return TraceResult(src, dst, proto, port, sport if proto != ICMP else 0,
+                       Leg("dropped", dropped_at=at, reason=reason, steps=[step],
+                           packet=packet), None)
+
+
 def trace(topology: Topology, src: str, dst: str, proto: str | int = "tcp",
           port: int | None = None, sport: int = DEFAULT_SPORT, *, fix: bool = True,
           settings: Settings | None = None) -> TraceResult:
-    """Trace one flow from `src` to `dst` and its reply; on a drop, find a fix and check
-    it by tracing again with the fix applied."""
+    """Trace one flow from `src` to `dst` and its reply (from every subnet of a function);
+    on a drop, find a fix and check it by tracing again, from every subnet, with the fix
+    applied."""
     from netemu.apps.fix import find_fix
 
     p = parse_protocol(str(proto)) if not isinstance(proto, int) else proto
@@ -191,11 +249,16 @@ def trace(topology: Topology, src: str, dst: str, proto: str | int = "tcp",
         port = 443 if p in (TCP, UDP) else 0
     if not 0 <= port <= 65535 or not 0 <= sport <= 65535:
         raise InputError("ports are 0-65535")
-    s = resolve_source(topology, src)
-    d = resolve_destination(topology, dst, s)
-    result = run_trace(topology, s, d, p, port, sport, settings)
-    result.sport = sport
+    results = []
+    for s in resolve_sources(topology, src):
+        d = resolve_destination(topology, dst, s)
+        result = run_trace(topology, s, d, p, port, sport, settings)
+        result.sport = sport
+        results.append(result)
+    # the result is the first subnet that fails (else the first), with every subnet's
+    first = next((r for r in results if not r.ok), results[0])
+    result = replace(first, subnets=results if first.source.subnet else [])
     if fix and not result.ok:
-        result.fixes, result.fix_verified = find_fix(topology, result, settings)
+        result.fixes, result.fix_verified, result.fix_note = find_fix(topology, results,
+                                                                      settings)
     return result
-

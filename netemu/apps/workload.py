@@ -52,6 +52,7 @@ import numpy as np
 from netemu.apps.resolve import Endpoint, resolve_destination
 from netemu.dataplane.packet import ACK, FIN, PSH, SYN, TCP, UDP, empty
 from netemu.errors import InputError
+from netemu.io.atomic import atomic_file
 from netemu.io.jsonl_flows import write_jsonl_flows
 from netemu.io.pcap_writer import write_pcap
 from netemu.model import aws_services
@@ -271,11 +272,13 @@ def client_mask(batch: np.ndarray) -> np.ndarray:
     return (batch["src"] >= lo) & (batch["src"] < lo + net.num_addresses)
 
 
-def write_workload(path: str | Path, batch: np.ndarray) -> int:
+def write_workload(path: str | Path, batch: np.ndarray, *, force: bool = True) -> int:
     """Write a workload by the file's extension: .pcap or .pcapng -> a capture (classic
     libpcap format either way; readers tell by the magic number), returns packets written;
     .jsonl -> JSON-lines flows (one line per flow id and direction), returns lines written.
-    Any other extension raises InputError."""
+    Any other extension raises InputError. The file is written under a temporary name
+    beside it and renamed over it when whole (netemu.io.atomic); without `force` an
+    existing non-empty file is refused."""
     suffix = Path(path).suffix.lower()
     if suffix in (".pcap", ".pcapng"):
         writer = write_pcap
@@ -284,7 +287,5 @@ def write_workload(path: str | Path, batch: np.ndarray) -> int:
     else:
         raise InputError(f"cannot tell the output format from {suffix or 'no extension'!r}:"
                          " use .pcap, .pcapng or .jsonl", file=str(path))
-    try:
-        return writer(path, batch)
-    except OSError as e:
-        raise InputError(f"cannot write workload: {e.strerror}", file=str(path)) from None
+    with atomic_file(Path(path), force=force) as tmp:
+        return writer(tmp, batch)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from netemu.dataplane.packet import SYN, TCP
+
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
@@ -43,20 +45,90 @@ def flow_groups(b: np.ndarray) -> Flows:
     return Flows(*group_keys(k0, k1))
 
 
-def segments(flows: Flows, ts: np.ndarray, gap: float) -> np.ndarray:
-    """Per packet, how many silences longer than `gap` its flow had before it."""
-    if len(ts) == 0 or float(ts.max() - ts.min()) <= gap:
-        return np.zeros(len(ts), dtype=np.int64)     # no flow can have been silent so long
-    order, start = flows.order, flows.start
+def starts(flows: Flows, ts: np.ndarray, gap: float,
+           flags: np.ndarray | None = None, proto: np.ndarray | None = None) -> np.ndarray:
+    """Per packet, whether it begins a segment of its flow: a stretch whose packets no
+    state can forget in between, so that its first packet decides for all of them. A
+    segment begins at the flow's first packet, after a silence longer than `gap` (the
+    shortest idle timeout), and, given TCP flags, at the first SYN of a TCP segment that
+    began without one (a NAT gateway refuses a timed-out flow until a SYN reopens it)."""
+    n = len(ts)
+    begin = np.zeros(n, bool)
+    if n == 0:
+        return begin
+    order, first = flows.order, flows.start
     t = ts[order]
-    quiet = ~start & (np.diff(t, prepend=t[0]) > gap)
-    if not quiet.any():
-        return np.zeros(len(ts), dtype=np.int64)
-    count = np.cumsum(quiet)
-    begin = np.maximum.accumulate(np.where(start, np.arange(len(t)), 0))
+    new = first | (np.diff(t, prepend=t[0]) > gap)
+    if flags is not None and proto is not None:
+        syn = (proto[order] == TCP) & ((flags[order] & SYN) != 0)
+        seg = np.cumsum(new) - 1
+        head = np.flatnonzero(new)
+        bare = (proto[order][head] == TCP) & ~syn[head]     # began without SYN
+        at = np.flatnonzero(syn)
+        if at.size:
+            segs, firsts = np.unique(seg[at], return_index=True)
+            at = at[firsts]
+            new[at[bare[segs]]] = True
+    begin[order] = new
+    return begin
+
+
+def segments(flows: Flows, ts: np.ndarray, gap: float,
+             flags: np.ndarray | None = None, proto: np.ndarray | None = None) -> np.ndarray:
+    """Per packet, how many segments (see `starts`) its flow had before its own."""
+    if len(ts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if float(ts.max() - ts.min()) <= gap and (flags is None or proto is None):
+        return np.zeros(len(ts), dtype=np.int64)     # no flow can have been silent so long
+    new = starts(flows, ts, gap, flags, proto)[flows.order]
+    count = np.cumsum(new)
+    begin = np.maximum.accumulate(np.where(flows.start, np.arange(len(ts)), 0))
     seg = np.empty(len(ts), dtype=np.int64)
-    seg[order] = count - count[begin]
+    seg[flows.order] = count - count[begin]
     return seg
+
+
+def waves(flows: Flows, conn: np.ndarray, begin: np.ndarray,
+          forward: np.ndarray) -> np.ndarray:
+    """Per packet, the wave that decides it when a batch holds both directions of
+    connections. `conn`: per packet, what must be decided in time order (its connection,
+    or a coarser group of connections that share state); `forward`: sent by the side
+    that opened the connection; `begin`: segment starts (see `starts`).
+
+    A request segment is one piece. A reply segment is cut into pieces wherever a request
+    segment of its group begins, since a reply's fate follows the request before it (its
+    translation, or its drop). The pieces of one group are decided in the order they
+    begin, one per wave, so each meets the state left by everything its group did before
+    it, as if the packets came one at a time. Pieces of different groups share waves."""
+    n = len(conn)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    idx = np.arange(n)
+    corder = np.argsort(conn, kind="stable")        # by connection, then position
+    c = conn[corder]
+    chead = np.concatenate([[True], c[1:] != c[:-1]])
+    chead_at = np.maximum.accumulate(np.where(chead, idx, 0))
+
+    def within(marks: np.ndarray) -> np.ndarray:
+        """Per packet, how many marked packets its connection has up to it."""
+        m = marks[corder].astype(np.int64)
+        cs = np.cumsum(m)
+        out = np.empty(n, np.int64)
+        out[corder] = cs - (cs[chead_at] - m[chead_at])
+        return out
+
+    epoch = within(begin & forward)
+    order = flows.order
+    e = epoch[order]
+    piece = flows.start | begin[order] | (
+        ~forward[order] & (np.diff(e, prepend=e[0]) != 0))
+    head = np.zeros(n, bool)
+    head[order] = piece
+    rank = within(head) - 1                          # each piece's rank at its head
+    piece_head = order[np.maximum.accumulate(np.where(piece, idx, 0))]
+    wave = np.empty(n, np.int64)
+    wave[order] = rank[piece_head]
+    return wave
 
 
 _scratch: dict[int, np.ndarray] = {}    # grouping tables by size, kept empty (all -1)

@@ -25,6 +25,7 @@ PACKET_DTYPE = np.dtype([
     ("at", "i4"),        # element that delivered or dropped it
     ("rule", "i4"),      # rule index within that element, -1 none
     ("via", "i4"),       # element to reach after a subnet-boundary check
+    ("until", "f8"),     # a row standing for a flow's piece: its last packet's time
 ])
 
 IN_FLIGHT, DELIVERED, DROPPED, UNPLACED = 0, 1, 2, 3
@@ -41,6 +42,7 @@ def empty(n: int) -> np.ndarray:
     batch["at"] = -1
     batch["rule"] = -1
     batch["via"] = -1
+    batch["until"] = -np.inf    # a packet stands for itself: its own ts is its last
     return batch
 
 

@@ -7,6 +7,7 @@ connection tracking and NAT state carry over from batch to batch (the trace's cl
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from netemu.dataplane.classify.first_match import FirstMatch
 from netemu.dataplane.compile_rules import compile_acl, compile_sg
 from netemu.dataplane.elements.acl import AclIn, AclOut
 from netemu.dataplane.elements.base import Element, Observation, Runtime
-from netemu.dataplane.elements.eni import EniIn, EniOut
+from netemu.dataplane.elements.eni import EniIn, EniOut, SourceDestCheck
 from netemu.dataplane.elements.gateways import (
     AmazonProvided,
     GatewayEndpoint,
@@ -32,13 +33,14 @@ from netemu.dataplane.elements.gateways import (
     _PublicMap,
 )
 from netemu.dataplane.elements.lambda_service import HyperplaneNat, LambdaService
+from netemu.dataplane.elements.nat_instance import NatInstance
 from netemu.dataplane.elements.router import Router
 from netemu.dataplane.grouping import Flows, flow_groups, segments
 from netemu.dataplane.packet import ACK, ICMP, IN_FLIGHT, SYN, TCP, UNPLACED, empty
 from netemu.dataplane.reasons import CODE
 from netemu.dataplane.state import ConnTrack, SourceNat, Timeouts
 from netemu.model import aws_services
-from netemu.model.resources import IGW, LAMBDA, LOCAL, NAT, NAT_ENI, PCX, VPCE
+from netemu.model.resources import EC2, IGW, LAMBDA, LOCAL, NAT, NAT_ENI, OTHER, PCX, VPCE
 from netemu.model.topology import Topology
 
 # what a flow's first packet decides for all of its packets
@@ -112,6 +114,7 @@ class Dataplane:
     # ---- the graph -------------------------------------------------------------------
     def _reserve(self) -> None:
         topo = self.topo
+        self._eni_roles: set[tuple[str, str]] = set()
         keys = [("sink", "internet"), ("sink", "aws"), ("amazon", ""), ("internet", ""),
                 ("lambda", "")]
         for e in self.eni_ids:
@@ -120,6 +123,7 @@ class Dataplane:
                      "nat-eni" if kind == NAT_ENI and topo.enis[e].attached_to
                      in topo.nat_gateways else "owner")
             keys += [("in", e), ("out", e)] + ([] if owner == "nat-eni" else [(owner, e)])
+            self._eni_roles.add((owner, e))
         for s in self.subnet_ids:
             keys += [("router", s), ("acl-out", s), ("acl-in", s)]
         keys += [("nat", n) for n in sorted(topo.nat_gateways)]
@@ -133,8 +137,22 @@ class Dataplane:
                 if r.target_kind not in (LOCAL, IGW, NAT, VPCE, PCX, "network-interface") \
                         and not r.blackhole:
                     keys.append(("unmodelled", r.target))
+        # a route's next hop that forwards nothing: its source/destination check
+        keys += [("sdc", e) for e in self._route_target_enis()
+                 if ("nat-eni", e) not in self._eni_roles and not self._forwards(e)]
         for k in keys:
             self.slots.setdefault(k, len(self.slots))
+
+    def _route_target_enis(self) -> list[str]:
+        return sorted({r.target for rt in self.topo.route_tables.values() for r in rt.routes
+                       if r.target_kind == "network-interface" and not r.blackhole
+                       and r.target in self.topo.enis})
+
+    def _forwards(self, eni_id: str) -> bool:
+        """An instance's interface with source/destination check off: a NAT instance."""
+        eni = self.topo.enis[eni_id]
+        return not eni.source_dest_check and eni.kind in (EC2, OTHER) \
+            and ("owner", eni_id) in self._eni_roles
 
     def _add(self, key: tuple[str, str], element: Element) -> None:
         element.index = self.slots[key]
@@ -239,6 +257,13 @@ class Dataplane:
             self.elements[s[("in", e)]].point = self.elements[s[("out", e)]].point = i
         self.eni_of_element = np.full(len(s), -1, dtype=np.int64)
         self.eni_of_element[self.eni_in] = np.arange(len(self.eni_ids))
+        for e in self._route_target_enis():
+            if ("sdc", e) in s:
+                i, eni = self.eni_index[e], topo.enis[e]
+                self._add(("sdc", e), SourceDestCheck(e, int(eni.private_ip),
+                                                      int(self.eni_subnet[i]), s[("in", e)]))
+                self.elem_subnet[s[("sdc", e)]] = self.eni_subnet[i]
+                self.eni_of_element[s[("sdc", e)]] = i
 
     def _owner_of(self, eni, i: int) -> int:
         """The element behind an interface: Hyperplane NAT, NAT gateway or a sink."""
@@ -256,6 +281,12 @@ class Dataplane:
         kind = ("endpoint-service" if eni.kind == "vpc_endpoint" else
                 host.kind if host else "interface")
         resource = eni.attached_to or (host.id if host else eni.id)
+        if self._forwards(eni.id):
+            nat = NatInstance(resource, eni.id, int(eni.private_ip), SourceNat(
+                int(eni.private_ip), seed=self.settings.seed + 104_729 * (i + 1)),
+                s[("out", eni.id)])
+            self._add(("owner", eni.id), nat)
+            return nat.index
         sink = Sink(kind, resource, s[("out", eni.id)])
         self._add(("owner", eni.id), sink)
         return sink.index
@@ -297,7 +328,7 @@ class Dataplane:
         if r.target_kind == PCX:
             return s[("pcx", r.target)]
         if r.target_kind == "network-interface":
-            return s[("in", r.target)]
+            return s.get(("sdc", r.target), s[("in", r.target)])
         return s[("unmodelled", r.target)]
 
     def _build_gateways(self) -> None:
@@ -384,13 +415,36 @@ class Dataplane:
         rt.drop(b, live, loop, "ROUTING_LOOP")
         return rt
 
-    def run_flows(self, b: np.ndarray, *, observing: bool = False) -> Runtime:
+    @property
+    def quiet(self) -> float:
+        """The shortest idle timeout: no state forgets a flow silent for less."""
+        return min(dataclasses.astuple(self.settings.timeouts))
+
+    def hold(self, horizon: float) -> None:
+        """Promise the stateful elements that no lookup will be earlier than `horizon`
+        (they compact and sweep no further than that)."""
+        states = self.__dict__.get("_states")
+        if states is None:
+            states = self._states = list({id(s): s for e in self.elements
+                                          for s in (getattr(e, n, None) for n in (
+                                              "conntrack", "nat", "public_nat"))
+                                          if hasattr(s, "horizon")}.values())
+        for state in states:
+            state.horizon = horizon
+
+    def run_flows(self, b: np.ndarray, *, observing: bool = False,
+                  horizon: float | None = None) -> Runtime:
         """Decide per flow, account per packet: the first packet of each flow goes through
         the elements and every packet of the flow takes its fate and its translations.
-        A flow idle for longer than the shortest tracking timeout starts a new segment,
-        decided after the earlier ones, so timeouts inside one batch still count."""
+        A flow idle for longer than the shortest timeout starts a new segment (so does a
+        SYN after a segment without one), decided after the earlier ones, so timeouts
+        inside one batch still count. Each flow's first packet carries the time of its
+        segment's last (`until`): state is refreshed as by every packet of the segment.
+        `horizon`: no later call holds an earlier packet (default: this batch's first)."""
         flows = flow_groups(b)
-        segment = segments(flows, b["ts"], self.settings.timeouts.udp)
+        segment = segments(flows, b["ts"], self.quiet, b["flags"], b["proto"])
+        if len(b):
+            self.hold(float(b["ts"].min()) if horizon is None else horizon)
         total = Runtime(self.elements, observing=observing)
         waves = int(segment.max()) + 1 if len(b) else 0
         for wave in range(waves):
@@ -399,7 +453,11 @@ class Dataplane:
                 part = flow_groups(b[idx])
             else:
                 idx, part = None, flows
-            reps = (b if idx is None else b[idx])[part.first]
+            sub = b if idx is None else b[idx]
+            reps = sub[part.first]
+            end = np.full(len(part), -np.inf)
+            np.maximum.at(end, part.group, np.maximum(sub["ts"], sub["until"]))
+            reps["until"] = end
             weights = np.bincount(part.group, minlength=len(part))
             rt = self.run(reps, weights=weights, observing=observing)
             for column in FATE_COLUMNS:

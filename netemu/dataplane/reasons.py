@@ -29,6 +29,8 @@ CODES: tuple[str, ...] = (
     "REQUEST_DROPPED",                       # replay: a reply whose request never arrived
     "ROUTING_LOOP",                          # the packet crossed too many hops
     "NOT_PLACED",                            # no element owns the packet's source address
+    "ENI_SOURCE_DEST_CHECK_RESTRICTION",     # routed to an ENI that takes only its own traffic
+    "NAT_INSTANCE_PORT_ALLOCATION",          # a NAT instance has no free port for it
 )
 
 CODE = {name: i for i, name in enumerate(CODES)}
@@ -65,4 +67,8 @@ EXPLAIN = {
     "REQUEST_DROPPED": "the connection's request was dropped, so nothing would answer it",
     "ROUTING_LOOP": "the packet crossed too many hops",
     "NOT_PLACED": "no element of the topology owns the packet's source address",
+    "ENI_SOURCE_DEST_CHECK_RESTRICTION":
+        "the route's target network interface has source/destination check on, so it "
+        "drops traffic not addressed to it (turn the check off for a NAT instance)",
+    "NAT_INSTANCE_PORT_ALLOCATION": "the NAT instance has no free port for this destination",
 }

@@ -7,9 +7,16 @@ flow's order, as time does), the flows are looked up together in a FlowTable, an
 packet of a flow shares its flow's answer. No Python loop runs per flow or per packet;
 only a few rounds of probing or port drawing.
 
+A row may stand for a piece of a flow (the packets from its `ts` to its `until`, none
+silent longer than any timeout, see grouping.starts): liveness is checked at `ts` and the
+entry is refreshed to `until`, which is what the piece's packets one by one would do. So
+the state after a piece does not depend on how the trace was cut into batches.
+
 Expiry is by the trace's clock and is decided on lookup (an entry idle past its timeout is
 treated as gone), so when entries are physically dropped from a table never changes a
-verdict; tables are compacted now and then to keep memory bounded."""
+verdict; tables are compacted now and then to keep memory bounded, never past `horizon`
+(the caller's promise that no later lookup is earlier: within a batch, pieces are not
+decided in time order)."""
 
 from __future__ import annotations
 
@@ -67,6 +74,11 @@ def _group_max(values: np.ndarray, group: np.ndarray, ngroups: int) -> np.ndarra
     return out
 
 
+def _ends(b: np.ndarray, ts: np.ndarray, group: np.ndarray, ngroups: int) -> np.ndarray:
+    """Per flow, the time of the last packet its rows stand for."""
+    return _group_max(np.maximum(ts, b["until"]), group, ngroups)
+
+
 def _columns(b: np.ndarray, *names: str) -> list[np.ndarray]:
     """Contiguous copies of batch columns (strided field views are slow to gather)."""
     return [np.ascontiguousarray(b[name]) for name in names]
@@ -106,6 +118,7 @@ class ConnTrack:
         self.timeouts = timeouts or Timeouts()
         self.table = _Table({"replied": np.bool_}, capacity=1024)
         self.clock = -np.inf            # latest timestamp seen
+        self.horizon = np.inf           # no lookup will be earlier than this
         self._compact_at = 4096
 
     def _timeout(self, proto: np.ndarray, replied: np.ndarray) -> np.ndarray:
@@ -131,15 +144,15 @@ class ConnTrack:
         alive = np.zeros(len(first), bool)
         fs = slots[found]
         alive[found] = ts[first[found]] - self.table.last[fs] <= self._slot_timeout(fs)
+        end = _ends(b, ts, group, len(first))
         if len(ts):
-            self.clock = max(self.clock, float(ts.max()))
-        return k0, k1, ts, first, group, slots, alive
+            self.clock = max(self.clock, float(end.max()))
+        return k0, k1, ts, first, group, slots, alive, end
 
     def replies(self, b: np.ndarray) -> np.ndarray:
         """Which packets answer a tracked flow (their reversed key is tracked and alive)."""
-        _, _, ts, first, group, slots, alive = self._lookup(b, reverse=True)
+        _, _, ts, first, group, slots, alive, last = self._lookup(b, reverse=True)
         if alive.any():
-            last = _group_max(ts, group, len(first))
             s = slots[alive]
             np.maximum.at(self.table.last, s, last[alive])
             self.table.values["replied"][s] = True
@@ -149,8 +162,7 @@ class ConnTrack:
         """Start or refresh the flows of allowed packets (last seen: their latest time)."""
         if len(b) == 0:
             return
-        k0, k1, ts, first, group, slots, alive = self._lookup(b, reverse=False)
-        last = _group_max(ts, group, len(first))
+        k0, k1, ts, first, group, slots, alive, last = self._lookup(b, reverse=False)
         t = self.table
         s = slots[alive]
         t.last[s] = np.maximum(t.last[s], last[alive])
@@ -163,7 +175,7 @@ class ConnTrack:
             f = first[new]
             t.add(_stack(k0[f], k1[f]), last[new])
         if t.used() >= self._compact_at:
-            self._compact(float(ts.min()))
+            self._compact(min(float(ts.min()), self.horizon))
 
     def _compact(self, now: float) -> None:
         """Drop entries already timed out at `now` (harmless: they read as gone anyway)."""
@@ -187,13 +199,15 @@ class SourceNat:
     (G4). Ports are seeded hashes of the flow, so runs repeat.
 
     Time rules, per outbound batch (its packets are in time order): mappings idle past
-    `idle` at the batch's first timestamp are released before the batch (their ports and
-    their share of the caps free up for it). A mapping that times out later within the
-    batch is noticed at its own flow's first packet there: a TCP segment without SYN is
-    refused (`timed_out`, the gateway answers RST) and its port is released after the
-    batch; anything else takes the mapping over again. A released mapping is remembered
-    for NAT_FORGET seconds so that a later TCP segment without SYN is refused too (once:
-    the RST ends the flow), while a SYN or another protocol gets a new mapping."""
+    `idle` at the batch's first timestamp (or `horizon`, if earlier) are released before
+    the batch (their ports and their share of the caps free up for it), and so are those
+    found idle past `idle` at their own flow's first packet in the batch. A released
+    mapping is remembered for NAT_FORGET seconds after its last use: every later TCP
+    segment of the flow without SYN is refused (`timed_out`: G4, the gateway resets "any"
+    attempt to continue the connection), while a SYN or another protocol gets a new
+    mapping, as a new flow would (the same port if still free: ports are drawn from the
+    flow's key). So a flow's fate after a timeout is the same for all of its packets,
+    however the trace is cut into batches."""
 
     def __init__(self, ip: int, *, lo: int = 1024, hi: int = 65535,
                  per_destination: int | None = None, total: int | None = None,
@@ -210,6 +224,7 @@ class SourceNat:
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self._salt = (seed * 0xD6E8FEB86659FD93 + 0x5851F42D4C957F2D) % 2**64
         self.live = 0
+        self.horizon = np.inf            # no lookup will be earlier than this
         self._sweep_at = np.inf          # no live mapping can have timed out before this
         self._compact_at = 4096
 
@@ -226,37 +241,34 @@ class SourceNat:
             z = np.zeros(0, bool)
             return np.zeros(0, np.uint16), z, z
         ts, proto = _columns(b, "ts", "proto")
-        now = float(ts.min())
+        now = min(float(ts.min()), self.horizon)
         if self.idle is not None and now - self.idle > self._sweep_at:
             self._sweep(now)
         k0, k1 = _pack(b["src"], b["dst"], b["sport"], b["dport"], proto)
         first, group = group_keys(k0, k1)
         g = len(first)
         gts = ts[first]
-        last = _group_max(ts, group, g)
+        last = _ends(b, ts, group, g)
         fwd = self.fwd
         slots = fwd.lookup(_stack(k0[first], k1[first]))
         found = slots >= 0
         s = np.where(found, slots, 0)
         live = found & fwd.values["live"][s]
+        if self.idle is not None:
+            expired = live & (gts - fwd.last[s] > self.idle)
+            if expired.any():                 # as the sweep at that time would have
+                self._release(slots[expired])
+                live &= ~expired
         remembered = found & ~live & (gts - fwd.last[s] <= NAT_FORGET)
-        expired = (live & (gts - fwd.last[s] > self.idle) if self.idle is not None
-                   else np.zeros(g, bool))
         segment = (proto[first] == TCP) & ((b["flags"][first] & SYN) == 0)
-        timed_out = (remembered | expired) & segment
-        ok = live & ~timed_out
-        # live mappings, and ones taken over again after timing out within the batch
+        timed_out = remembered & segment
+        ok = live.copy()
         hit = slots[ok]
-        fwd.last[hit] = np.where(expired[ok], last[ok], np.maximum(fwd.last[hit], last[ok]))
+        fwd.last[hit] = np.maximum(fwd.last[hit], last[ok])
         want = np.flatnonzero(~live & ~timed_out)
         if want.size:
             ok[want], slots[want] = self._open(b, first[want], k0, k1, last[want],
                                                slots[want])
-        late = slots[expired & timed_out]
-        if late.size:                        # timed out within the batch: freed after it
-            self._release(late)
-        # the RST ends the flow: nothing left to remember of it
-        fwd.last[slots[timed_out]] = -np.inf
         ports = np.where(ok, fwd.values["port"][np.where(ok, slots, 0)], 0).astype(np.uint16)
         if fwd.used() >= self._compact_at:
             self._compact(now)
@@ -462,7 +474,7 @@ class SourceNat:
         addr = np.zeros(g, np.uint32)
         port = np.zeros(g, np.uint16)
         if ok.any():
-            last = _group_max(ts, group, g)
+            last = _ends(b, ts, group, g)
             hit = fs[ok]
             np.maximum.at(self.fwd.last, hit, last[ok])
             k = self.fwd.keys_of(hit)

@@ -10,6 +10,7 @@ resource id (and the line where it can be found)."""
 
 from __future__ import annotations
 
+import codecs
 import ipaddress
 import json
 import re
@@ -20,6 +21,8 @@ from typing import Any
 
 from netemu.addr import parse_address, parse_network
 from netemu.errors import InputError
+from netemu.io.aws_shapes import parse_json
+from netemu.io.safe_read import read_bytes_capped
 from netemu.model import aws_services, defaults
 from netemu.model.resources import (
     EC2,
@@ -54,6 +57,7 @@ from netemu.model.resources import (
     SecurityGroup,
     SgRule,
     Subnet,
+    Unplaced,
     Vpc,
     VpcEndpoint,
 )
@@ -109,10 +113,54 @@ def load_snapshot(folder: str | Path) -> Topology:
 
 
 def _name_tag(obj: dict) -> str | None:
-    for tag in obj.get("Tags") or ():
+    """The Name tag (`Tags`, or `TagSet` in describe-network-interfaces)."""
+    tags = obj.get("Tags") or obj.get("TagSet")
+    for tag in tags if isinstance(tags, list) else ():
         if isinstance(tag, dict) and tag.get("Key") == "Name":
             return str(tag.get("Value", ""))
     return None
+
+
+def _essence(obj: dict) -> dict:
+    """A description without what two copies of one resource may differ in: tags are
+    per account (a shared subnet's participant sees none), free addresses per moment."""
+    return {k: v for k, v in obj.items()
+            if k not in ("Tags", "TagSet", "AvailableIpAddressCount")}
+
+
+def _field(obj: dict, key: str, sub: str, default: str) -> str:
+    inner = obj.get(key)
+    return str(inner.get(sub, default)) if isinstance(inner, dict) else default
+
+
+def _pcx_vpcs(obj: dict) -> tuple[str, str]:
+    return (_field(obj, "RequesterVpcInfo", "VpcId", ""),
+            _field(obj, "AccepterVpcInfo", "VpcId", ""))
+
+
+def _pcx_status(obj: dict) -> str:
+    return _field(obj, "Status", "Code", "active")
+
+
+def _decode(raw: bytes) -> str:
+    """JSON as people save it: UTF-8 with or without a BOM, or UTF-16/32 with a BOM
+    (PowerShell's `Out-File` and `>` write UTF-16 LE with one), or BOM-less UTF-16/32,
+    told by where the NULs of the first ASCII character fall (RFC 4627, section 3)."""
+    for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                       (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                       (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            return raw.decode(codec)
+    head = raw[:4]
+    if len(head) == 4 and head[0] and not any(head[1:]):
+        return raw.decode("utf-32-le")
+    if len(head) == 4 and head[3] and not any(head[:3]):
+        return raw.decode("utf-32-be")
+    if len(head) >= 2 and head[0] and not head[1]:
+        return raw.decode("utf-16-le")
+    if len(head) >= 2 and head[1] and not head[0]:
+        return raw.decode("utf-16-be")
+    return raw.decode("utf-8")
 
 
 def _region_of(text: str) -> str | None:
@@ -132,10 +180,15 @@ class _Snapshot:
         self.id_key: dict[str, str] = {}            # resource id -> JSON key naming it
         self.notes: list[str] = []
         self.unmodelled: list[str] = []
+        self.warnings: list[str] = []               # what the snapshot lacks
+        self.collected: set[str] = set()            # top-level keys found in some file
+        self.ipv6_only: set[str] = set()            # subnets with no IPv4 CIDR
+        self.unplaced_by_id: dict[str, Unplaced] = {}
+        self.unplaced_in: dict[str, list[str]] = {}  # missing subnet -> what it held
         self.out: dict[str, list] = {k: [] for k in (
             "vpcs", "subnets", "route_tables", "network_acls", "security_groups", "enis",
             "nat_gateways", "internet_gateways", "endpoints", "peerings", "functions",
-            "hosts", "prefix_lists")}
+            "hosts", "prefix_lists", "unplaced")}
 
     # ---- reading --------------------------------------------------------------------
     def load(self) -> Topology:
@@ -143,7 +196,8 @@ class _Snapshot:
             self.read()
             self.build()
             return Topology.build(source=str(self.root), notes=self.notes,
-                                  unmodelled=self.unmodelled, **self.out)
+                                  unmodelled=self.unmodelled, warnings=self.warnings,
+                                  **self.out)
         except InputError as exc:
             raise self.locate(exc) from None
 
@@ -158,14 +212,14 @@ class _Snapshot:
                 self.unmodelled.append(f"{rel}: not a JSON file, ignored")
                 continue
             try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InputError(f"cannot read: {exc}", file=rel) from None
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"malformed JSON: {exc.msg} (column {exc.colno})", file=rel,
-                                 line=exc.lineno) from None
+                text = _decode(read_bytes_capped(path, "snapshot file"))
+            except OSError as exc:
+                raise InputError(f"cannot read: {exc.strerror or exc}", file=rel) from None
+            except UnicodeDecodeError as exc:
+                raise InputError(f"not UTF-8 or UTF-16 text ({exc.encoding}: byte "
+                                 f"{exc.object[exc.start]:#04x} at offset {exc.start})",
+                                 file=rel) from None
+            data = parse_json(text, rel)    # syntax and field types: one line each
             self.texts[rel] = text
             self.dispatch(data, rel, path)
 
@@ -194,8 +248,10 @@ class _Snapshot:
                                            "PrefixListId (in the object or the file name)")
                     continue
                 self.items["Entries"].append(({"PrefixListId": pl, "Entries": value}, file))
+                self.collected.add(key)
                 continue
             if key in KNOWN_KEYS:
+                self.collected.add(key)
                 if not isinstance(value, list):
                     raise InputError(f"{key} must be a list, not {type(value).__name__}",
                                      file=file, line=self.line_of_key(file, key))
@@ -268,12 +324,51 @@ class _Snapshot:
             rid = str(rid)
             self.id_key.setdefault(rid, id_key)
             if rid in out:
-                if out[rid][0] != obj:
-                    raise self.fail(f"{what} is defined differently in {out[rid][1]} and "
+                old, old_file = out[rid]
+                if _essence(old) != _essence(obj):
+                    raise self.fail(f"{what} is defined differently in {old_file} and "
                                     f"{file}", file, rid)
+                if _name_tag(obj) and not _name_tag(old):
+                    out[rid] = ({**old, "Tags": obj.get("Tags") or obj.get("TagSet")},
+                                old_file)
                 continue
             out[rid] = (obj, file)
             self.where.setdefault(rid, file)
+        return out
+
+    def unique_peerings(self) -> dict[str, tuple[dict, str]]:
+        """Peering connections by id. In Batfish's multi-account layout each account
+        describes the same connection from its side (own tags, own view of the options):
+        one connection, as long as both name the same two VPCs."""
+        out: dict[str, tuple[dict, str]] = {}
+        key = "VpcPeeringConnections"
+        for i, (obj, file) in enumerate(self.items[key]):
+            rid = obj.get("VpcPeeringConnectionId")
+            if not rid:
+                raise InputError(f"peering connection #{i + 1} has no VpcPeeringConnectionId",
+                                 file=file, line=self.line_of_key(file, key))
+            rid = str(rid)
+            self.id_key.setdefault(rid, "VpcPeeringConnectionId")
+            if rid not in out:
+                out[rid] = (obj, file)
+                self.where.setdefault(rid, file)
+                continue
+            old, old_file = out[rid]
+            if _pcx_vpcs(old) != _pcx_vpcs(obj):
+                raise self.fail("peering connection is described with different VPCs in "
+                                f"{old_file} ({' -> '.join(_pcx_vpcs(old))}) and {file} "
+                                f"({' -> '.join(_pcx_vpcs(obj))})", file, rid)
+            codes = [_pcx_status(o) for o in (old, obj)]
+            merged = dict(old)
+            if codes[0] != codes[1]:
+                # described at two moments: active only if both saw it active
+                worse = old if codes[1] == "active" else obj
+                merged["Status"] = worse.get("Status")
+                self.warnings.append(f"peering connection {rid}: {codes[0]} in {old_file} "
+                                     f"but {codes[1]} in {file}; taken as "
+                                     f"{_pcx_status(worse)}")
+            merged["Tags"] = old.get("Tags") if _name_tag(old) else obj.get("Tags")
+            out[rid] = (merged, old_file)
         return out
 
     def add(self, table: str, item: Any, file: str) -> None:
@@ -295,8 +390,7 @@ class _Snapshot:
                                     "EgressOnlyInternetGatewayId", "egress-only gateway")
         self.vpce_raw = self.unique("VpcEndpoints", "VpcEndpointId", "VPC endpoint")
         self.dhcp_raw = self.unique("DhcpOptions", "DhcpOptionsId", "DHCP options")
-        self.pcx_raw = self.unique("VpcPeeringConnections", "VpcPeeringConnectionId",
-                                   "peering connection")
+        self.pcx_raw = self.unique_peerings()
         self.addresses = [a for a, _ in self.items["Addresses"]]
         self.region_of_vpc = self.regions()
         self.prefix_lists()
@@ -313,7 +407,9 @@ class _Snapshot:
         self.peerings()
         self.functions()
         self.databases()
+        self.dangling()
         self.hyperplane()
+        self.report_unplaced()
 
     def regions(self) -> dict[str, str]:
         """Each VPC's Region: from its subnets' zones, else the folder it was found in."""
@@ -373,12 +469,13 @@ class _Snapshot:
             vpc = str(vpcs[0]) if vpcs else None
             if vpc:
                 self.igw_of_vpc.setdefault(vpc, gid)
-            self.add("internet_gateways", InternetGateway(gid, vpc), file)
+            self.add("internet_gateways", InternetGateway(gid, vpc, name=_name_tag(obj)), file)
         for gid, (obj, file) in self.eigw_raw.items():
             vpcs = [a.get("VpcId") for a in obj.get("Attachments") or []
                     if a.get("State") in ("attached", "available", None)]
             self.add("internet_gateways", InternetGateway(
-                gid, str(vpcs[0]) if vpcs else None, egress_only=True), file)
+                gid, str(vpcs[0]) if vpcs else None, egress_only=True, name=_name_tag(obj)),
+                file)
             self.unmodelled.append(f"egress-only internet gateway {gid}: IPv6 only, not in "
                                    "the dataplane yet")
 
@@ -424,16 +521,22 @@ class _Snapshot:
                 self.main_rt[vid] = main
                 self.add("route_tables", RouteTable(main, vid, defaults.local_routes(cidrs),
                                                     main=True), file)
-                self.notes.append(f"VPC {vid}: no main route table in the snapshot; "
-                                  f"synthesised {main} with local routes only")
+                (self.notes if "RouteTables" in self.collected else self.warnings).append(
+                    f"VPC {vid}: no main route table in the snapshot"
+                    + ("" if "RouteTables" in self.collected else
+                       " (no describe-route-tables output was collected)")
+                    + f"; synthesised {main} with local routes only")
             acl = self.default_acl.get(vid)
             if acl is None:
                 acl = f"{vid}-default-acl"
                 self.default_acl[vid] = acl
                 self.add("network_acls", NetworkAcl(acl, vid, defaults.default_acl_entries(),
                                                     default=True), file)
-                self.notes.append(f"VPC {vid}: no default network ACL in the snapshot; "
-                                  f"synthesised {acl} allowing everything")
+                (self.notes if "NetworkAcls" in self.collected else self.warnings).append(
+                    f"VPC {vid}: no default network ACL in the snapshot"
+                    + ("" if "NetworkAcls" in self.collected else
+                       " (no describe-network-acls output was collected)")
+                    + f"; synthesised {acl} allowing everything")
             a = attrs.get(vid, {})
             self.add("vpcs", Vpc(
                 vid, cidrs, main, acl, self.igw_of_vpc.get(vid),
@@ -472,6 +575,13 @@ class _Snapshot:
         self.subnet_by_id: dict[str, Subnet] = {}
         for sid, (obj, file) in self.subnet_raw.items():
             vpc = str(self.req(obj, "VpcId", file, sid, "subnet"))
+            if not obj.get("CidrBlock") and (obj.get("Ipv6Native") or
+                                             obj.get("Ipv6CidrBlockAssociationSet")):
+                self.ipv6_only.add(sid)
+                name = _name_tag(obj)
+                self.unmodelled.append(f"subnet {sid}{f' ({name})' if name else ''}: "
+                                       "IPv6-only, not modelled (what is in it is unplaced)")
+                continue
             cidr = self.net(self.req(obj, "CidrBlock", file, sid, "subnet"), file, sid,
                             "subnet CIDR")
             if obj.get("Ipv6CidrBlockAssociationSet"):
@@ -586,10 +696,19 @@ class _Snapshot:
                           if a.get("NetworkInterfaceId") and a.get("PublicIp")}
         self.eni_by_id: dict[str, Eni] = {}
         for eid, (obj, file) in self.eni_raw.items():
-            self.eni_by_id[eid] = self.eni(eid, obj, file, self.public_of)
+            eni = self.eni(eid, obj, file, self.public_of)
+            if eni is not None:
+                self.eni_by_id[eid] = eni
 
-    def eni(self, eid: str, obj: dict, file: str, public_of: dict[str, str]) -> Eni:
+    def eni(self, eid: str, obj: dict, file: str, public_of: dict[str, str]) -> Eni | None:
+        """The interface, or None when its subnet is not in the snapshot (unplaced)."""
         subnet = str(self.req(obj, "SubnetId", file, eid, "network interface"))
+        if subnet not in self.subnet_by_id:
+            ip = obj.get("PrivateIpAddress")
+            self.unplace(eid, "network interface", subnet,
+                         self.addr(ip, file, eid, "private IP") if ip else None,
+                         _name_tag(obj), file)
+            return None
         ip = self.addr(self.req(obj, "PrivateIpAddress", file, eid, "network interface"),
                        file, eid, "private IP")
         secondary = [p.get("PrivateIpAddress") for p in obj.get("PrivateIpAddresses") or []
@@ -625,11 +744,46 @@ class _Snapshot:
             self.unmodelled.append(f"network interface {eid}: interface type {itype!r} "
                                    "not modelled; kept as a plain interface")
         groups = tuple(str(g["GroupId"]) for g in obj.get("Groups") or [] if g.get("GroupId"))
+        check = obj.get("SourceDestCheck", True)
+        if not isinstance(check, bool):
+            raise self.fail(f"SourceDestCheck must be true or false, not {check!r}", file, eid)
         self.where.setdefault(eid, file)
         return Eni(eid, subnet, ip, groups,
                    self.addr(public, file, eid, "public IP") if public else None, kind,
                    str(owner) if owner else None, bool(obj.get("RequesterManaged")),
-                   description=desc)
+                   description=desc, source_dest_check=check, name=_name_tag(obj))
+
+    # ---- what cannot be placed ----------------------------------------------------------
+    def subnet_missing(self, subnet: str) -> str:
+        """Why a subnet is not in the model, for people."""
+        if subnet in self.ipv6_only:
+            return f"its subnet {subnet} is IPv6-only, which netemu does not model"
+        if "Subnets" not in self.collected:
+            return (f"its subnet {subnet} is not in the snapshot (no describe-subnets "
+                    "output was collected)")
+        return f"its subnet {subnet} is not in the snapshot's describe-subnets output"
+
+    def unplace(self, rid: str, kind: str, subnet: str, ip: Any, name: str | None,
+                file: str) -> None:
+        if rid in self.unplaced_by_id:
+            return
+        reason = self.subnet_missing(subnet)
+        self.unplaced_by_id[rid] = Unplaced(rid, kind, reason, ip, name)
+        self.unplaced_in.setdefault(subnet, []).append(rid)
+        self.where.setdefault(rid, file)
+
+    def report_unplaced(self) -> None:
+        """One warning per missing subnet, naming what could not be placed in it."""
+        for subnet, rids in sorted(self.unplaced_in.items()):
+            things = [f"{u.kind} {u.id}" + (f" ({u.ip})" if u.ip else "")
+                      for u in map(self.unplaced_by_id.get, rids) if u is not None]
+            shown = ", ".join(things[:5]) + (f" and {len(things) - 5} more"
+                                             if len(things) > 5 else "")
+            why = self.subnet_missing(subnet).removeprefix("its ")
+            them = "them" if len(things) > 1 else "it"
+            self.warnings.append(f"{why}: unplaced {shown}; traffic from {them} is unplaced "
+                                 f"and traffic to {them} finds nobody")
+        self.out["unplaced"] = list(self.unplaced_by_id.values())
 
     def eni_replace(self, eid: str, **changes: Any) -> None:
         self.eni_by_id[eid] = replace(self.eni_by_id[eid], **changes)
@@ -650,6 +804,11 @@ class _Snapshot:
             if not addrs:
                 raise self.fail("NAT gateway has no NatGatewayAddresses", file, nid)
             first = next((a for a in addrs if a.get("IsPrimary")), addrs[0])
+            if subnet not in self.subnet_by_id:
+                ip_text = first.get("PrivateIp")
+                self.unplace(nid, "NAT gateway", subnet, self.addr(
+                    ip_text, file, nid, "private IP") if ip_text else None, _name_tag(obj), file)
+                continue
             if len(addrs) > 1:
                 self.unmodelled.append(f"NAT gateway {nid}: {len(addrs) - 1} secondary "
                                        "addresses not modelled (the primary one is used)")
@@ -700,9 +859,14 @@ class _Snapshot:
                 pl = self.gateway_prefix_list(eid, service, region, short)
                 self.add("endpoints", VpcEndpoint(
                     eid, vpc, service, "gateway", tuple(map(str, obj.get("RouteTableIds") or [])),
-                    pl, policy_allows=allows), file)
+                    pl, policy_allows=allows, name=_name_tag(obj)), file)
                 continue
             subnets = tuple(map(str, obj.get("SubnetIds") or []))
+            missing = [sn for sn in subnets if sn not in self.subnet_by_id]
+            if missing:
+                self.warnings.append(f"VPC endpoint {eid}: subnet {', '.join(missing)} not "
+                                     "in the snapshot; its interfaces there are unplaced")
+                subnets = tuple(sn for sn in subnets if sn in self.subnet_by_id)
             groups = tuple(str(g["GroupId"]) for g in obj.get("Groups") or [] if g.get("GroupId"))
             enis = []
             for eni_id in obj.get("NetworkInterfaceIds") or []:
@@ -723,11 +887,17 @@ class _Snapshot:
                 enis.append(eni_id)
                 self.notes.append(f"VPC endpoint {eid}: no network interface in {sn} in the "
                                   f"snapshot; synthesised {eni_id} ({ip})")
+            if missing and not enis:
+                self.unplaced_by_id[eid] = Unplaced(
+                    eid, "VPC endpoint", "none of its subnets is in the snapshot", None,
+                    _name_tag(obj))
+                self.where.setdefault(eid, file)
+                continue
             private_dns = bool(obj.get("PrivateDnsEnabled"))
             names = (aws_services.service_dns_name(region, short),) if private_dns else ()
             self.add("endpoints", VpcEndpoint(eid, vpc, service, "interface", (), None, subnets,
-                                              tuple(enis), groups, private_dns, names, allows),
-                     file)
+                                              tuple(enis), groups, private_dns, names, allows,
+                                              _name_tag(obj)), file)
 
     def gateway_prefix_list(self, eid: str, service: str, region: str,
                             short: str) -> str | None:
@@ -752,7 +922,9 @@ class _Snapshot:
             doc = json.loads(policy) if isinstance(policy, str) else policy
             statements = doc.get("Statement", [])
             statements = [statements] if isinstance(statements, dict) else list(statements)
-        except (ValueError, AttributeError):
+            if not all(isinstance(s, dict) for s in statements):
+                raise ValueError("a statement is not an object")
+        except (ValueError, AttributeError, TypeError, RecursionError):
             self.unmodelled.append(f"VPC endpoint {eid}: unreadable policy, taken as allow")
             return True
 
@@ -796,20 +968,32 @@ class _Snapshot:
                 self.eni_replace(nid, attached_to=iid)
             else:
                 merged = {"SubnetId": inst.get("SubnetId"), **ni}
-                self.eni_by_id[nid] = self.eni(nid, merged, file, self.public_of)
-                self.eni_replace(nid, attached_to=iid)
+                if primary is None and "SourceDestCheck" in inst:   # the instance's attribute
+                    merged.setdefault("SourceDestCheck", inst["SourceDestCheck"])
+                eni = self.eni(nid, merged, file, self.public_of)
+                if eni is not None:
+                    self.eni_by_id[nid] = eni
+                    self.eni_replace(nid, attached_to=iid)
             primary = primary or nid
         if primary is None:
             self.unmodelled.append(f"instance {iid}: no network interface (EC2-Classic?)")
             return
         self.eni_of_instance[iid] = primary
+        if primary in self.unplaced_by_id:
+            eni = self.unplaced_by_id[primary]
+            self.unplaced_by_id[iid] = Unplaced(iid, "instance", eni.reason, eni.ip,
+                                                _name_tag(inst))
+            for rids in self.unplaced_in.values():
+                if primary in rids:
+                    rids.append(iid)
+            return
         if state != "running":
             self.unmodelled.append(f"instance {iid} is {state}; its interface is kept, no "
                                    "host answers")
             return
         dns = tuple(str(inst[k]) for k in ("PrivateDnsName", "PublicDnsName") if inst.get(k))
         self.add("hosts", Host(iid, self.eni_by_id[primary].private_ip, "instance", primary,
-                               dns), file)
+                               dns, _name_tag(inst)), file)
 
     # ---- routes -----------------------------------------------------------------------
     def route_tables(self) -> None:
@@ -903,9 +1087,8 @@ class _Snapshot:
     def peerings(self) -> None:
         self.external_pcx: set[str] = set()
         for pid, (obj, file) in self.pcx_raw.items():
-            req = str((obj.get("RequesterVpcInfo") or {}).get("VpcId", ""))
-            acc = str((obj.get("AccepterVpcInfo") or {}).get("VpcId", ""))
-            code = str((obj.get("Status") or {}).get("Code", "active"))
+            req, acc = _pcx_vpcs(obj)
+            code = _pcx_status(obj)
             if code in ("deleted", "rejected", "failed", "expired"):
                 self.notes.append(f"peering connection {pid} is {code}; left out")
                 continue
@@ -916,7 +1099,8 @@ class _Snapshot:
                                        "unmodelled targets")
                 self.external_pcx.add(pid)
                 continue
-            self.add("peerings", Peering(pid, req, acc, code == "active"), file)
+            self.add("peerings", Peering(pid, req, acc, code == "active", _name_tag(obj)),
+                     file)
         if self.external_pcx:
             self.out["route_tables"] = [
                 RouteTable(rt.id, rt.vpc, tuple(
@@ -924,6 +1108,80 @@ class _Snapshot:
                           r.blackhole) if r.target in self.external_pcx else r
                     for r in rt.routes), rt.main, rt.name)
                 for rt in self.out["route_tables"]]
+
+    # what a route can point at, the output that describes it and its raw descriptions
+    TARGETS = {IGW: ("internet gateway", "InternetGateways", "describe-internet-gateways",
+                     "igw_raw"),
+               NAT: ("NAT gateway", "NatGateways", "describe-nat-gateways", "nat_raw"),
+               PCX: ("peering connection", "VpcPeeringConnections",
+                     "describe-vpc-peering-connections", "pcx_raw"),
+               VPCE: ("VPC endpoint", "VpcEndpoints", "describe-vpc-endpoints", "vpce_raw"),
+               ENI_TARGET: ("network interface", "NetworkInterfaces",
+                            "describe-network-interfaces", "eni_raw")}
+
+    def why_missing(self, kind: str, target: str) -> str:
+        _, key, command, raw = self.TARGETS[kind]
+        if target.startswith("i-"):
+            return "an instance not in the snapshot's describe-instances output"
+        if target in getattr(self, raw):
+            obj = getattr(self, raw)[target][0]
+            state = obj.get("State") or (obj.get("Status") or {}).get("Code")
+            return f"it is {state}" if state else "it could not be modelled"
+        if key not in self.collected:
+            return f"no {command} output was collected"
+        return f"not in the {command} output"
+
+    def dangling(self) -> None:
+        """A route to a gateway, peering connection, endpoint, interface or prefix list the
+        snapshot does not describe is a blackhole, as AWS shows a route whose target is
+        gone (R3); a route to something described but unplaced leads to an unmodelled
+        target. A security-group rule naming an unknown prefix list matches nothing."""
+        known = {IGW: {g.id for g in self.out["internet_gateways"]},
+                 NAT: {n.id for n in self.out["nat_gateways"]},
+                 PCX: {p.id for p in self.out["peerings"]},
+                 VPCE: {e.id for e in self.out["endpoints"]},
+                 ENI_TARGET: set(self.eni_by_id)}
+        lost: dict[tuple[str, str], list[str]] = {}      # (kind, target) -> route tables
+        lists: dict[str, list[str]] = {}                 # unknown prefix list -> users
+        tables = []
+        for rt in self.out["route_tables"]:
+            routes = []
+            for r in rt.routes:
+                if r.prefix_list and r.prefix_list not in self.pl_ids:
+                    lists.setdefault(r.prefix_list, []).append(f"route table {rt.id}")
+                    r = replace(r, blackhole=True)
+                if (not r.blackhole and r.target_kind in known
+                        and r.target not in known[r.target_kind]):
+                    lost.setdefault((r.target_kind, r.target), []).append(rt.id)
+                    r = (replace(r, target_kind=UNMODELLED_TARGET)
+                         if r.target in self.unplaced_by_id else replace(r, blackhole=True))
+                routes.append(r)
+            tables.append(replace(rt, routes=tuple(routes)))
+        self.out["route_tables"] = tables
+        for (kind, target), rts in sorted(lost.items()):
+            what, where = self.TARGETS[kind][0], ", ".join(dict.fromkeys(rts))
+            if target in self.unplaced_by_id:
+                self.warnings.append(f"{what} {target}: {self.unplaced_by_id[target].reason}; "
+                                     f"routes to it (in {where}) lead to an unmodelled target")
+            else:
+                what = "instance" if target.startswith("i-") else what
+                self.warnings.append(f"{what} {target} is not in the snapshot "
+                                     f"({self.why_missing(kind, target)}): routes to it (in "
+                                     f"{where}) are blackholes")
+        for sg in self.out["security_groups"]:
+            for rule in sg.ingress + sg.egress:
+                if rule.peer_kind == "prefix-list" and rule.peer not in self.pl_ids:
+                    lists.setdefault(rule.peer, []).append(f"security group {sg.id}")
+        for pid, users in sorted(lists.items()):
+            why = ("no describe-managed-prefix-lists output was collected"
+                   if "PrefixLists" not in self.collected else
+                   "not in the describe-managed-prefix-lists output")
+            self.out["prefix_lists"].append(PrefixList(pid, pid, ()))
+            routed = any(u.startswith("route table") for u in users)
+            self.warnings.append(f"prefix list {pid} is not in the snapshot ({why}): it "
+                                 "matches nothing here (used by "
+                                 f"{', '.join(dict.fromkeys(users))})"
+                                 + ("; routes to it are blackholes" if routed else ""))
 
     # ---- Lambda and RDS -----------------------------------------------------------------
     def functions(self) -> None:
@@ -947,8 +1205,18 @@ class _Snapshot:
             if vpc_conf.get("Ipv6AllowedForDualStack"):
                 self.unmodelled.append(f"function {name}: dual-stack IPv6 not in the dataplane"
                                        " yet")
+            subnets = tuple(map(str, key[0]))
+            missing = [sn for sn in subnets if sn not in self.subnet_by_id]
+            if missing and len(missing) == len(subnets):
+                self.unplace(name, "Lambda function", missing[0], None, None, file)
+                continue
+            if missing:     # Lambda runs environments in every subnet: say which are not here
+                self.warnings.append(
+                    f"Lambda function {name}: {'; '.join(map(self.subnet_missing, missing))}"
+                    .replace("its subnet", "subnet") + "; only its other subnets are traced")
+                subnets = tuple(sn for sn in subnets if sn not in missing)
             self.add("functions", LambdaFunction(
-                name, tuple(map(str, key[0])), tuple(map(str, key[1])),
+                name, subnets, tuple(map(str, key[1])),
                 int(fn.get("MemorySize", 128)), True, str(fn.get("State") or "Active")), file)
 
     def databases(self) -> None:
@@ -960,6 +1228,15 @@ class _Snapshot:
                 continue
             self.where.setdefault(did, file)
             eni = self.db_eni(db, claimed)
+            gone = self.db_unplaced(db) if eni is None else None
+            if gone is not None:
+                self.unplaced_by_id[did] = Unplaced(did, "RDS instance", gone.reason, gone.ip)
+                if gone.id in self.unplaced_by_id:
+                    for rids in self.unplaced_in.values():
+                        rids.extend([did] if gone.id in rids else [])
+                else:
+                    self.warnings.append(f"RDS instance {did}: {gone.reason}; unplaced")
+                continue
             if eni is None:
                 self.unmodelled.append(f"RDS instance {did}: no matching network interface "
                                        "in the snapshot; left out")
@@ -969,6 +1246,19 @@ class _Snapshot:
             endpoint = (db.get("Endpoint") or {}).get("Address")
             self.add("hosts", Host(did, eni.private_ip, "rds", eni.id,
                                    (str(endpoint),) if endpoint else ()), file)
+
+    def db_unplaced(self, db: dict) -> Unplaced | None:
+        """An RDS instance whose interface, or every subnet of its subnet group, is not
+        in the snapshot."""
+        ip = db.get("PrivateIpAddress") or (db.get("Endpoint") or {}).get("Address")
+        for u in self.unplaced_by_id.values():
+            if ip and u.kind == "network interface" and str(u.ip) == str(ip):
+                return u
+        group = [str(s.get("SubnetIdentifier")) for s in
+                 (db.get("DBSubnetGroup") or {}).get("Subnets") or []]
+        if group and not any(sn in self.subnet_by_id for sn in group):
+            return Unplaced("", "", self.subnet_missing(group[0]))
+        return None
 
     def db_eni(self, db: dict, claimed: set[str]) -> Eni | None:
         """An RDS instance's ENI: by private IP when the snapshot gives one, else the

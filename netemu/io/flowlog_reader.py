@@ -14,7 +14,9 @@ them -- and switch the format for the lines after them; `fields=` gives the form
 file without a header (a header later in the file still wins).
 
 Kept out of the record batch, and counted in ReadStats: NODATA / SKIPDATA records,
-IPv6 records ("ipv6"), records without both addresses ("missing address").
+IPv6 records ("ipv6"), records without both addresses ("missing address"), records of
+0 packets ("0 packets": AWS logs a quiet interval as NODATA with '-' counts, so such a
+record carries no traffic to replay).
 
 Expansion into packets (`records_to_packets`): a record of `packets` packets becomes that
 many packets spread evenly over [start, end] (all at start when there is one), bytes
@@ -31,7 +33,9 @@ logs ports 0 0), so their packets read as type 0 code 0. Output is sorted by tim
 
 from __future__ import annotations
 
+import gzip
 import io
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,12 +173,14 @@ class _Strings:
 
 
 def read_flow_logs(path: str | Path, *, fields: Sequence[str] | None = None,
-                   batch_size: int = DEFAULT_BATCH,
-                   stats: ReadStats | None = None) -> Iterator[FlowRecords]:
-    """FlowRecords batches (at most `batch_size` records) from a flow-log file.
+                   batch_size: int = DEFAULT_BATCH, stats: ReadStats | None = None,
+                   strings: _Strings | None = None) -> Iterator[FlowRecords]:
+    """FlowRecords batches (at most `batch_size` records) from a flow-log file, plain or
+    gzip-compressed (told by its magic, as S3 delivers `.log.gz` objects).
 
     `fields` and the file's readability are checked now; lines are parsed as the
-    iterator is consumed."""
+    iterator is consumed. `strings`: an interning table shared with other files (the
+    objects of one S3 export), so string indices mean the same in all of them."""
     stats = stats if stats is not None else ReadStats()
     name = str(path)
     if fields is not None:
@@ -183,8 +189,22 @@ def read_flow_logs(path: str | Path, *, fields: Sequence[str] | None = None,
         open(path, "rb").close()
     except OSError as e:
         raise InputError(f"cannot read flow log: {e.strerror}", file=name) from None
-    parser = _BlockParser(name, list(fields) if fields else list(DEFAULT_FIELDS), stats)
+    parser = _BlockParser(name, list(fields) if fields else list(DEFAULT_FIELDS), stats,
+                          strings)
     return _read(path, parser, batch_size)
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_binary(path: str | Path) -> io.BufferedIOBase:
+    """The file's bytes, through gzip when its first two bytes say so."""
+    f = open(path, "rb")
+    if f.read(2) == GZIP_MAGIC:
+        f.seek(0)
+        return gzip.GzipFile(fileobj=f, mode="rb")
+    f.seek(0)
+    return f
 
 
 def _blocks(f: io.BufferedReader) -> Iterator[tuple[np.ndarray, int]]:
@@ -238,10 +258,25 @@ def _blocks(f: io.BufferedReader) -> Iterator[tuple[np.ndarray, int]]:
 
 
 def _read(path: str | Path, parser: _BlockParser, batch_size: int) -> Iterator[FlowRecords]:
-    with open(path, "rb") as f:
-        parsed = (parser.parse(buf, nbytes) for buf, nbytes in _blocks(f))
+    with open_binary(path) as f:
+        parsed = (parser.parse(buf, nbytes) for buf, nbytes in _checked_blocks(f, parser))
         for out in rebatch(parsed, batch_size):
             yield FlowRecords(out, parser.strings.table)
+
+
+def _checked_blocks(f, parser: _BlockParser) -> Iterator[tuple[np.ndarray, int]]:
+    """`_blocks`, with a damaged compressed stream reported as bad input."""
+    it = _blocks(f)
+    while True:
+        try:
+            block = next(it)
+        except StopIteration:
+            return
+        except (EOFError, OSError, zlib.error) as e:
+            raise InputError(f"damaged gzip stream after line {parser.lines}: "
+                             f"{e.args[0] if e.args else type(e).__name__}",
+                             file=parser.file) from None
+        yield block
 
 
 def _check_fields(names: list[str], file: str, line: int | None) -> None:
@@ -259,12 +294,13 @@ def _is_name(tok: bytes) -> bool:
 class _BlockParser:
     """Parses blocks of whole lines, keeping the format and line count between blocks."""
 
-    def __init__(self, file: str, fields: list[str], stats: ReadStats) -> None:
+    def __init__(self, file: str, fields: list[str], stats: ReadStats,
+                 strings: _Strings | None = None) -> None:
         self.file = file
         self.fields = fields
         self.stats = stats
         self.lines = 0
-        self.strings = _Strings()
+        self.strings = strings if strings is not None else _Strings()
         self.names = np.array(sorted(KNOWN_FIELDS), dtype="S32")
         self._buf = np.zeros(0, np.uint8)
         self._w = words(np.zeros(8, np.uint8))
@@ -490,7 +526,12 @@ class _BlockParser:
                                                (cols.get("dst", none) < 0))
         if noaddr.any():
             st.skip("missing address", int(noaddr.sum()))
-        drop = nodata | skipdata | ipv6 | noaddr
+        # a record of 0 packets says nothing happened: nothing to replay (AWS writes
+        # "no traffic" as NODATA with '-' counts, so this is a damaged or synthetic line)
+        zero = ~(nodata | skipdata | ipv6 | noaddr) & (cols.get("packets", none) == 0)
+        if zero.any():
+            st.skip("0 packets", int(zero.sum()))
+        drop = nodata | skipdata | ipv6 | noaddr | zero
         keep = np.flatnonzero(~drop) if drop.any() else None
         recs = np.empty(n if keep is None else len(keep), RECORD_DTYPE)
         recs.view(np.uint8).fill(255)                 # -1 in every column

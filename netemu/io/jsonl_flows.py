@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from netemu.io.pcap_reader import DEFAULT_BATCH, ReadStats
 
 REQUIRED = ("ts", "src", "dst", "sport", "dport", "proto", "packets", "bytes")
 _INTS = ("sport", "dport", "proto", "packets", "bytes")
+_TOP = {"sport": 65535, "dport": 65535, "proto": 255}
 
 
 def _addr(value: object) -> int:
@@ -50,17 +52,29 @@ def _flow(line: bytes, lineno: int) -> tuple:
     ints = []
     for k in _INTS:
         v = obj[k]
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise ValueError(f"{k} must be a non-negative integer, not {v!r}")
+        top = _TOP.get(k, 2**63 - 1)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= top:
+            raise ValueError(f"{k} must be an integer in 0-{top}, not {v!r}")
         ints.append(v)
-    ts = float(obj["ts"])
-    duration = float(obj.get("duration", 0.0))
+    ts, duration = _seconds(obj["ts"], "ts"), _seconds(obj.get("duration", 0.0), "duration")
     flow = obj.get("flow", lineno)
     flags = obj.get("tcp_flags", -1)
-    if not isinstance(flow, int) or not isinstance(flags, int):
-        raise ValueError("flow and tcp_flags must be integers")
+    if not isinstance(flow, int) or not isinstance(flags, int) or isinstance(flow, bool) \
+            or not -1 <= flags <= 255 or not 0 <= flow < 2**63:
+        raise ValueError("flow must be an integer >= 0 and tcp_flags one in 0-255")
     return (ts, ts + max(duration, 0.0), _addr(obj["src"]), _addr(obj["dst"]), *ints,
             flow, flags)
+
+
+def _seconds(v: object, key: str) -> float:
+    """A time in seconds: a finite number >= 0 (JSON's NaN and 1e999 are refused, as
+    a flow cannot start at them)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"{key} must be a number of seconds, not {v!r}")
+    f = float(v) if not isinstance(v, int) or abs(v) < 2**63 else math.inf
+    if not math.isfinite(f) or f < 0:
+        raise ValueError(f"{key} must be a finite number of seconds >= 0, not {v!r}")
+    return f
 
 
 def read_jsonl_flows(path: str | Path, batch_size: int = DEFAULT_BATCH,

@@ -52,7 +52,7 @@ class PcapStream:
     def write(self, batch: np.ndarray) -> None:
         for i in range(0, len(batch), _SLICE):      # bounded memory per write
             self.file.write(encode_records(batch[i:i + _SLICE], nanosecond=self.nanosecond,
-                                           snaplen=self.snaplen))
+                                           snaplen=self.snaplen, first=self.count + i))
         self.count += len(batch)
 
     def close(self) -> None:
@@ -103,8 +103,10 @@ def _csum(rows: np.ndarray, start: int, stop: np.ndarray | int,
 
 
 def encode_records(batch: np.ndarray, *, nanosecond: bool = False,
-                   snaplen: int = 65535) -> bytes:
-    """Record headers and frames (no file header) for every packet of `batch`."""
+                   snaplen: int = 65535, first: int = 0) -> bytes:
+    """Record headers and frames (no file header) for every packet of `batch`; IP ids
+    count on from `first` (the packets already in the file, so a file's bytes do not
+    depend on how it was written in pieces)."""
     n = len(batch)
     if n == 0:
         return b""
@@ -138,7 +140,7 @@ def encode_records(batch: np.ndarray, *, nanosecond: bool = False,
 
     rows[:, _IP0] = 0x45
     _put(rows, _IP0 + 2, length, 2)
-    _put(rows, _IP0 + 4, np.arange(n) & 0xFFFF, 2)
+    _put(rows, _IP0 + 4, (first + np.arange(n)) & 0xFFFF, 2)
     rows[:, _IP0 + 8] = 64
     rows[:, _IP0 + 9] = proto
     _put(rows, _IP0 + 12, src, 4)

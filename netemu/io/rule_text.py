@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import re
+
 from netemu.addr import parse_network
 from netemu.errors import InputError
 from netemu.model.resources import ANY, ICMP, ICMPV6, PROTOCOL_NAMES, TCP, UDP, NaclEntry, SgRule
@@ -17,7 +19,7 @@ def parse_protocol(word: str) -> int:
     w = word.lower()
     if w in PROTOCOL_NAMES:
         return PROTOCOL_NAMES[w]
-    if w.isdigit() and 0 <= int(w) <= 255:
+    if w.isascii() and w.isdigit() and int(w) <= 255:
         return int(w)
     raise InputError(f"unknown protocol {word!r} (tcp, udp, icmp, icmpv6, all or 0-255)")
 
@@ -26,10 +28,9 @@ def parse_ports(word: str) -> tuple[int, int]:
     if word.lower() in ("all", "any", "*"):
         return 0, 65535
     lo, _, hi = word.partition("-")
-    try:
-        a, b = int(lo), int(hi or lo)
-    except ValueError:
-        raise InputError(f"invalid port or range {word!r}") from None
+    if not re.fullmatch(r"[0-9]+(-[0-9]+)?", word):
+        raise InputError(f"invalid port or range {word!r}")
+    a, b = int(lo), int(hi or lo)
     if not (0 <= a <= 65535 and 0 <= b <= 65535):
         raise InputError(f"port range {word!r} is outside 0-65535")
     if a > b:
@@ -41,19 +42,24 @@ def _icmp(words: list[str]) -> tuple[int, int, list[str]]:
     """Parse optional `type T [code C]`; -1 means any."""
     t = c = -1
     if words and words[0] == "type":
-        t = _int(words[1], "ICMP type", 255)
+        t = _int(_word(words, 1, "an ICMP type after 'type'"), "ICMP type", 255)
         words = words[2:]
         if words and words[0] == "code":
-            c = _int(words[1], "ICMP code", 255)
+            c = _int(_word(words, 1, "an ICMP code after 'code'"), "ICMP code", 255)
             words = words[2:]
     return t, c, words
 
 
+def _word(words: list[str], i: int, what: str) -> str:
+    if i >= len(words):
+        raise InputError(f"expected {what}")
+    return words[i]
+
+
 def _int(word: str, what: str, top: int) -> int:
-    try:
-        v = int(word)
-    except ValueError:
-        raise InputError(f"invalid {what} {word!r}") from None
+    if not re.fullmatch(r"-?[0-9]+", word):
+        raise InputError(f"invalid {what} {word!r}")
+    v = int(word)
     if not -1 <= v <= top:
         raise InputError(f"{what} {v} is outside -1-{top}")
     return v
@@ -70,12 +76,21 @@ def _direction(words: list[str], text: str, egress: bool | None) -> tuple[bool, 
     return is_egress, words[1]
 
 
+def _ipv4(peer: str, text: str):
+    net = parse_network(peer)
+    if net.version != 4:
+        raise InputError(f"rule {text!r}: IPv6 rules are not modelled (IPv4 CIDRs only)")
+    return net
+
+
 def parse_nacl_entry(text: str, egress: bool) -> NaclEntry:
     words = str(text).split()
     if len(words) < 5:
         raise InputError(f"rule {text!r}: expected 'NUMBER allow|deny PROTOCOL [PORTS] "
                          "from|to CIDR'")
-    num = 32767 if words[0] == "*" else _int(words[0], "rule number", 32767)
+    if words[0] != "*" and not re.fullmatch(r"[0-9]+", words[0]):
+        raise InputError(f"rule {text!r}: invalid rule number {words[0]!r}")
+    num = 32767 if words[0] == "*" else int(words[0])
     if not 1 <= num <= 32766 and words[0] != "*":
         raise InputError(f"rule {text!r}: rule number {num} is outside 1-32766")
     if words[1] not in ("allow", "deny"):
@@ -89,7 +104,7 @@ def parse_nacl_entry(text: str, egress: bool) -> NaclEntry:
     elif proto in (ICMP, ICMPV6):
         t, c, rest = _icmp(rest)
     _, peer = _direction(rest, text, egress)
-    cidr = parse_network(peer)
+    cidr = _ipv4(peer, text)
     return NaclEntry(num, egress, words[1] == "allow", proto, cidr, lo, hi, t, c)
 
 
@@ -114,7 +129,7 @@ def parse_sg_rule(text: str, egress: bool | None = None) -> SgRule:
         return SgRule(is_egress, proto, lo, hi, "sg", peer[3:])
     if peer.startswith("pl:"):
         return SgRule(is_egress, proto, lo, hi, "prefix-list", peer[3:])
-    net = parse_network(peer)
+    net = _ipv4(peer, text)
     if proto == ANY:
         lo = hi = -1
     return SgRule(is_egress, proto, lo, hi, "cidr", str(net))

@@ -194,6 +194,10 @@ class Eni:
     requester_managed: bool = False
     synthesized: bool = False           # made up by netemu where a snapshot lacked it
     description: str = ""
+    # on (AWS's default): it takes only traffic to its own address and sends only from
+    # it; off: it forwards what a route sends it (a NAT instance, assumed to masquerade)
+    source_dest_check: bool = True
+    name: str | None = None             # its Name tag
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,7 @@ class InternetGateway:
     id: str
     vpc: str | None
     egress_only: bool = False
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +240,7 @@ class VpcEndpoint:
     private_dns: bool = False
     dns_names: tuple[str, ...] = ()     # private DNS names (interface, private_dns on)
     policy_allows: bool = True          # E1: an endpoint policy can deny
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -243,6 +249,7 @@ class Peering:
     requester_vpc: str
     accepter_vpc: str
     active: bool = True
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -269,3 +276,16 @@ class Host:
     kind: str = "instance"               # instance | rds | internet | aws-service
     eni: str | None = None               # inside a VPC
     dns: tuple[str, ...] = ()
+    name: str | None = None              # an instance's Name tag
+
+
+@dataclass(frozen=True)
+class Unplaced:
+    """Something a snapshot describes but netemu cannot place: its subnet was not
+    collected (or is IPv6-only). Kept so that naming it gets a clear answer; no element
+    stands for it, so its traffic is unplaced and traffic to it finds nobody."""
+    id: str
+    kind: str                            # network interface | instance | NAT gateway ...
+    reason: str                          # why, for people
+    ip: Ip | None = None
+    name: str | None = None

@@ -30,6 +30,7 @@ from netemu.model.resources import (
     RouteTable,
     SecurityGroup,
     Subnet,
+    Unplaced,
     Vpc,
     VpcEndpoint,
 )
@@ -69,14 +70,19 @@ class Topology:
     source: str = ""
     notes: list[str] = field(default_factory=list)       # what the loader synthesised
     unmodelled: list[str] = field(default_factory=list)  # what it could not model
+    # what a snapshot lacked, and what netemu did about it (blackholed a route to a
+    # gateway it does not describe, left an interface of an uncollected subnet unplaced)
+    warnings: list[str] = field(default_factory=list)
+    unplaced: dict[str, Unplaced] = field(default_factory=dict)
 
     # ---- building -------------------------------------------------------------------
     @classmethod
     def build(cls, *, source: str = "", notes: Iterable[str] = (),
-              unmodelled: Iterable[str] = (), environments: bool = True,
-              **resources: Iterable) -> Topology:
+              unmodelled: Iterable[str] = (), warnings: Iterable[str] = (),
+              environments: bool = True, **resources: Iterable) -> Topology:
         """Index the resources by id, add built-in prefix lists, check everything."""
-        topo = cls(source=source, notes=list(notes), unmodelled=list(unmodelled))
+        topo = cls(source=source, notes=list(notes), unmodelled=list(unmodelled),
+                   warnings=list(warnings))
         topo.prefix_lists.update(aws_services.builtin_prefix_lists())
         for name in (f.name for f in fields(cls)):
             items = resources.pop(name, None)
@@ -106,6 +112,7 @@ class Topology:
             _ref(vpc.default_acl, self.network_acls, vpc.id, "default network ACL")
             if vpc.internet_gateway:
                 _ref(vpc.internet_gateway, self.internet_gateways, vpc.id, "internet gateway")
+            self._check_vpc_cidrs(vpc)
         self._check_subnets()
         for rt in self.route_tables.values():
             _ref(rt.vpc, self.vpcs, rt.id, "VPC")
@@ -160,9 +167,38 @@ class Topology:
         for pcx in self.peerings.values():
             _ref(pcx.requester_vpc, self.vpcs, pcx.id, "requester VPC")
             _ref(pcx.accepter_vpc, self.vpcs, pcx.id, "accepter VPC")
+            self._check_peering(pcx)
         for host in self.hosts.values():
             if host.eni:
                 _ref(host.eni, self.enis, host.id, "network interface")
+
+    @staticmethod
+    def _check_vpc_cidrs(vpc: Vpc) -> None:
+        """AWS takes IPv4 blocks of /16 to /28 and refuses one overlapping another of the
+        same VPC (InvalidVpc.Range, InvalidVpcRange.Conflict)."""
+        for i, c in enumerate(vpc.cidrs):
+            if c.version != 4 or not 16 <= c.prefixlen <= 28:
+                raise InputError(f"VPC CIDR {c}: an IPv4 block between /16 and /28 "
+                                 "(InvalidVpc.Range)", resource=vpc.id)
+            for other in vpc.cidrs[:i]:
+                if c.overlaps(other):
+                    raise InputError(f"VPC CIDR {c} overlaps its CIDR {other} "
+                                     "(InvalidVpcRange.Conflict)", resource=vpc.id)
+
+    def _check_peering(self, pcx: Peering) -> None:
+        """AWS refuses a peering of a VPC with itself, and one between VPCs whose IPv4
+        CIDRs overlap (an overlapping request ends `failed`, never active)."""
+        if pcx.requester_vpc == pcx.accepter_vpc:
+            raise InputError(f"peers VPC {pcx.requester_vpc} with itself", resource=pcx.id)
+        sides = self.vpcs.get(pcx.requester_vpc), self.vpcs.get(pcx.accepter_vpc)
+        if not pcx.active or None in sides:      # a side not described: nothing to compare
+            return
+        for a in sides[0].cidrs:
+            for b in sides[1].cidrs:
+                if a.overlaps(b):
+                    raise InputError(f"peers VPCs with overlapping CIDRs: {a} of "
+                                     f"{pcx.requester_vpc} and {b} of {pcx.accepter_vpc}",
+                                     resource=pcx.id)
 
     def _check_subnets(self) -> None:
         by_vpc: dict[str, list[Subnet]] = {}
@@ -251,6 +287,47 @@ class Topology:
             for sg in eni.security_groups:
                 self.sg_members.setdefault(sg, []).append(eni.private_ip)
         self.host_by_eni = {h.eni: h for h in self.hosts.values() if h.eni}
+        self.unplaced_by_ip = {u.ip: u for u in self.unplaced.values() if u.ip is not None}
+
+    # ---- names: a resource's Name tag, beside its id or in place of it ---------------
+    KINDS = {"vpc": "vpcs", "subnet": "subnets", "route table": "route_tables",
+             "network ACL": "network_acls", "security group": "security_groups",
+             "network interface": "enis", "NAT gateway": "nat_gateways",
+             "internet gateway": "internet_gateways", "VPC endpoint": "endpoints",
+             "peering connection": "peerings", "Lambda function": "functions",
+             "instance": "hosts"}
+
+    def display(self, rid: str | None) -> str:
+        """`subnet-0abc (app-b)`: the id and, when it says something more, its name."""
+        if not rid:
+            return str(rid)
+        for table in self.KINDS.values():
+            item = getattr(self, table).get(rid)
+            if item is not None:
+                break
+        else:
+            item = self.unplaced.get(rid)
+        name = getattr(item, "name", None)
+        return f"{rid} ({name})" if name and name not in rid else rid
+
+    def find(self, kind: str, text: str, among: Iterable[str] | None = None) -> str | None:
+        """The id of the resource of `kind` whose id, else whose Name tag, is `text`
+        (optionally only among some ids); None when nothing is; an ambiguous name is
+        refused with the candidates. Unplaced resources are found too (their ids are in
+        `unplaced`), so naming one gets its reason rather than 'unknown'."""
+        table = getattr(self, self.KINDS[kind])
+        ids = [i for i in table if among is None or i in among]
+        ids += [u.id for u in self.unplaced.values() if u.kind == kind and u.id not in table
+                and (among is None or u.id in among)]
+        if text in ids:
+            return text
+        found = sorted(i for i in ids if getattr(table.get(i) or self.unplaced.get(i),
+                                                 "name", None) == text)
+        if len(found) > 1:
+            raise InputError(f"{kind} name {text!r} is ambiguous: "
+                             f"{', '.join(self.display(i) for i in found)}; give the id",
+                             resource=text)
+        return found[0] if found else None
 
     def vpc_of_ip(self, ip: ipaddress.IPv4Address) -> Vpc | None:
         for vpc in self.vpcs.values():

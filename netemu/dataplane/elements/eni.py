@@ -89,3 +89,26 @@ class EniOut(_SgElement):
 class EniIn(_SgElement):
     """Traffic arriving at an interface: ingress rules, then what owns the interface."""
     kind = "eni-ingress"
+
+
+class SourceDestCheck(Element):
+    """A route's next hop that is an interface with source/destination check on (AWS's
+    default): after its subnet's inbound ACL, it takes only traffic addressed to itself;
+    whatever a route sent it for another address is dropped
+    (ENI_SOURCE_DEST_CHECK_RESTRICTION). Only route targets have this element: traffic
+    to an interface's own address never needs it."""
+    kind = "eni-source-dest-check"
+
+    def __init__(self, eni: str, ip: int, subnet: int, eni_in: int) -> None:
+        super().__init__(eni)
+        self.ip = ip
+        self.subnet = subnet
+        self.next = eni_in
+
+    def rule_text(self, rule: int) -> str:
+        return f"{self.resource} source/destination check: on"
+
+    def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
+        own = b["dst"][idx] == self.ip
+        rt.drop(b, idx[~own], self, "ENI_SOURCE_DEST_CHECK_RESTRICTION", 0)
+        b["node"][idx[own]] = self.next
