@@ -35,6 +35,9 @@ def main() -> int:
     run("benchmarks.ingest")
     run("benchmarks.replay")
     run("benchmarks.scale")
+    run("benchmarks.lint")
+    run("benchmarks.load")
+    run("benchmarks.cold_start")
     render()
     return 0
 
@@ -51,25 +54,33 @@ def table() -> str:
         m = cb["machine"]
         rows.append(f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
                     f"NumPy {m['numpy']}.\n")
-        rows.append("| ClassBench set | rules | build | compiled batch | naive scan | x naive "
-                    "| one packet per call | exact |")
-        rows.append("|---|---|---|---|---|---|---|---|")
+        rows.append("| ClassBench set | rules | build | compiled batch | packets x rules "
+                    "matrix (anchor) | x matrix | scan per rule | one packet per call | "
+                    "exact |")
+        rows.append("|---|---|---|---|---|---|---|---|---|")
         for name, r in cb["runs"].items():
+            matrix = r.get("naive_matrix", {}).get("per_s")
             rows.append(f"| {name} | {r['n_rules']:,} | {r['build_s']:.2f} s | "
-                        f"{r['compiled_batch']['per_s']:,.0f}/s | {r['naive_scan']['per_s']:,.0f}"
-                        f"/s | {r['speedup_vs_naive_scan']:.0f} | "
+                        f"{r['compiled_batch']['per_s']:,.0f}/s | "
+                        + (f"{matrix:,.0f}/s | {r['speedup_vs_naive_matrix']:.0f} | "
+                           if matrix else "| | ")
+                        + f"{r['naive_scan']['per_s']:,.0f}/s | "
                         f"{r['compiled_per_packet']['per_s']:,.0f}/s | "
                         f"{'yes' if r['exact_vs_brute_force'] else 'NO'} |")
         rows.append("")
     e2e = _load("end_to_end")
     if e2e:
-        rows.append("| end to end, packets per flow | per flow (fast path) | per packet | "
-                    "one at a time | x per packet |")
-        rows.append("|---|---|---|---|---|")
+        rows.append("| end to end, packets per flow | per flow (fast path): packets/s "
+                    "(decisions/s) | per packet | plain-Python walk (anchor) | x walk | "
+                    "x per packet |")
+        rows.append("|---|---|---|---|---|---|")
         for r in e2e["runs"]:
-            rows.append(f"| {r['packets_per_flow']} | {r['per_flow']['packets_per_s']:,.0f}/s | "
+            walk = r.get("reference_walk") or r.get("one_at_a_time")
+            rows.append(f"| {r['packets_per_flow']} | {r['per_flow']['packets_per_s']:,.0f}/s "
+                        f"({r['per_flow'].get('decisions_per_s', 0):,.0f}/s) | "
                         f"{r['per_packet']['packets_per_s']:,.0f}/s | "
-                        f"{r['one_at_a_time']['packets_per_s']:,.0f}/s | "
+                        f"{walk['packets_per_s']:,.0f}/s | "
+                        f"{r.get('speedup_vs_reference_walk', 0):,.0f} | "
                         f"{r['speedup_vs_per_packet']:.1f} |")
         rows.append("")
     mem = _load("memory")
@@ -88,6 +99,11 @@ def table() -> str:
         rows.append(f"| pcap ingest into batches | {p['netemu_packets_per_s']:,.0f} packets/s | "
                     f"scapy rdpcap {p['scapy_rdpcap_packets_per_s']:,.0f}/s | "
                     f"{p['speedup_vs_scapy']:.0f} |")
+        if "struct_loop_packets_per_s" in p:
+            rows.append(f"| | | plain struct loop {p['struct_loop_packets_per_s']:,.0f}/s | "
+                        f"{p['speedup_vs_struct_loop']:.1f} |")
+            rows.append(f"| | | dpkt {p['dpkt_packets_per_s']:,.0f}/s | "
+                        f"{p['speedup_vs_dpkt']:.0f} |")
         rows.append(f"| flow-log ingest | {f['records_per_s']:,.0f} records/s | | |")
     if rep:
         rows.append(f"| pcap replay (read, decide, account) | "
@@ -96,7 +112,38 @@ def table() -> str:
                     f"{rep['speedup_vs_rdpcap']:.0f} |")
         rows.append(f"| flow-log replay | {rep['flowlogs']['records_per_s']:,.0f} records/s "
                     f"({rep['flowlogs']['packets_per_s']:,.0f} packets/s) | | |")
+    rows += _load_rows() + _cold_start_rows()
     return "\n".join(rows)
+
+
+def _load_rows() -> list[str]:
+    r = _load("load")
+    if not r:
+        return []
+    s, d = r["spread"], r["one_table_per_vpc"]
+    return ["", f"Loading a YAML topology of {s['routes']:,} routes ({s['route_tables']} "
+            f"tables) and {s['acl_entries'] + s['sg_rules']:,} rules ({s['network_acls']} ACLs,"
+            f" {s['security_groups']} groups): {s['load_s']:.2f} s (target 1 s; the same "
+            f"routes in one table per VPC: {d['load_s']:.2f} s); its Dataplane "
+            f"{s['dataplane_build_s']:.2f} s. Scaling exponent from a tenth of the size: "
+            f"load {r['scaling_exponent']['load_s']:.2f}, Dataplane "
+            f"{r['scaling_exponent']['dataplane_build_s']:.2f} (1 = linear)."]
+
+
+def _cold_start_rows() -> list[str]:
+    r = _load("cold_start")
+    if not r:
+        return []
+    w = r["wall"]
+    rows = ["", f"| cold start, median of {r['runs']} (load average "
+            f"{r['load_average']:.1f}) | wall | CPU |", "|---|---|---|"]
+    for name, label in (("netemu trace", "`netemu trace` (lambda-nat-internet)"),
+                        ("python -c pass", "anchor: `python -c pass`"),
+                        ("import numpy", "anchor: `python -c 'import numpy'`"),
+                        ("import numpy, one BLAS thread", "anchor: the same, one BLAS thread")):
+        rows.append(f"| {label} | {w[name]['median_s']:.3f} s | "
+                    f"{w[name]['cpu_median_s']:.3f} s |")
+    return rows
 
 
 def render() -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import yaml
 
 import netemu
-from netemu.dataplane.packet import ACK, SYN, empty
+from netemu.packet import ACK, SYN, empty
 
 DESTINATIONS = 1000                    # internet hosts, in 198.18.0.0/15 (benchmark range)
 DST_BASE = 0xC6120000

@@ -1,26 +1,28 @@
 """The `netemu` command: a shell over the apps, never a second implementation.
 
 Exit status: 0 when the flow gets through both ways, 1 when it is dropped, 2 on bad
-input (one line naming the file, line or resource, and the problem; no traceback)."""
+input (one line naming the file, line or resource, and the problem; no traceback).
+
+Each command imports what it runs inside its body, so `netemu trace` loads neither
+replay, scaling, lint nor their readers (`python -X importtime -m netemu.cli` shows it);
+benchmarks/cold_start.py times it."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
-from rich.tree import Tree
 
-from netemu.apps.trace import TraceResult
-from netemu.apps.trace import trace as run_trace
-from netemu.dataplane.reasons import EXPLAIN
+from netemu.cli_scale import scale as scale_command  # its options; the simulation is lazy
 from netemu.errors import InputError
-from netemu.io.load import load as load_topology
+
+if TYPE_CHECKING:
+    from netemu.apps.trace import TraceResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Packet-level emulator of AWS Lambda networking.")
@@ -34,6 +36,7 @@ Topo = Annotated[Path, typer.Argument(help="A topology YAML file or an AWS CLI s
 
 def load(path: Path):
     """The topology; what its snapshot lacked goes to stderr, one line each, once."""
+    from netemu.io.load import load as load_topology
     topo = load_topology(path)
     for w in topo.warnings:
         err.print(f"netemu: warning: {w}", markup=False, soft_wrap=True)
@@ -64,6 +67,7 @@ def trace(
 ) -> None:
     """Send one packet from SRC to DST and, when it arrives, its reply; show every hop."""
     from netemu.apps.fix_format import FORMATS, render
+    from netemu.apps.trace import trace as run_trace
     if fix_format not in FORMATS:
         fail(InputError(f"--fix-format {fix_format!r}: expected text, aws-cli or terraform"))
     try:
@@ -90,7 +94,7 @@ DECISION_STYLE = {"drop": "bold red", "deliver": "bold green", "translate": "cya
 
 
 def show_trace(r: TraceResult) -> None:
-    from netemu.model.resources import protocol_name
+    from netemu.packet import protocol_name
     port = f" port {r.port}" if r.proto in (6, 17) else ""
     src, dst = r.source, r.destination
     many = len(r.subnets) > 1          # a function: its trace from each of its subnets
@@ -131,6 +135,9 @@ def _outcome(t: TraceResult) -> str:
 
 
 def _show_legs(t: TraceResult) -> None:
+    from rich.tree import Tree
+
+    from netemu.dataplane.reasons import EXPLAIN
     for leg, title in ((t.request, "request"), (t.reply, "reply")):
         if leg is None:
             continue
@@ -256,6 +263,7 @@ class _progress:
 
 
 def show_summary(summary, out: Path | None) -> None:
+    from rich.table import Table
     s = summary.to_json()
     table = Table(title="replay")
     for col in ("records", "packets", "flows", "accepted", "rejected", "unplaced"):
@@ -284,6 +292,7 @@ def show_summary(summary, out: Path | None) -> None:
 
 def show_disagreements(s: dict) -> None:
     """Flow logs: each record's recorded action against the emulation's at its ENI."""
+    from rich.table import Table
     c = s["recorded_vs_emulated"]
     console.print(f"recorded vs emulated: {c['agree']:,} records agree, "
                   f"{c['disagree']:,} disagree")
@@ -336,6 +345,9 @@ def workload(
 def show(topology: Topo) -> None:
     """Load a topology and list what it holds, what its snapshot lacked (warnings), what
     was synthesised and what is not modelled."""
+    from rich.table import Table
+
+    from netemu.io.load import load as load_topology
     try:
         topo = load_topology(topology)
     except InputError as exc:
@@ -356,12 +368,28 @@ def show(topology: Topo) -> None:
                 console.print(f"  - {n}", markup=False, soft_wrap=True)
 
 
-def _scale_command():
-    from netemu.apps.scale.command import scale  # its options live with the simulation
-    return scale
+@app.command()
+def graph(
+    topology: Topo,
+    dot: Annotated[bool, typer.Option("--dot", help="Graphviz dot instead of text.")] = False,
+) -> None:
+    """The dataplane's graph: every node (kind:resource) with its element kind, the
+    resource it stands for, and its next nodes by name."""
+    from netemu.dataplane.graph import Graph
+    try:
+        g = Graph(load(topology))
+    except InputError as exc:
+        fail(exc)
+    if dot:
+        print(g.dot())
+        return
+    for node in g.describe():
+        print(f"{node['node']}  [{node['kind']} {node['resource']}]")
+        for n in node["next"]:
+            print(f"  {n['name']} -> {n['node']}")
 
 
-app.command("scale")(_scale_command())
+app.command("scale")(scale_command)
 
 
 @app.command()
@@ -386,7 +414,8 @@ def lint(
 def main(args: list[str] | None = None) -> None:
     """Every end is an exit code (see netemu.cli_run): usage errors and refused input 2,
     a bug 3 with one line, never a traceback."""
-    from netemu.cli_run import run
+    from netemu.cli_run import run, single_threaded_blas
+    single_threaded_blas()
     sys.exit(run(app, args))
 
 

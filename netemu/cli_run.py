@@ -26,6 +26,19 @@ except ImportError:                    # pragma: no cover - older typer
 EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 3, 130, 143
 
 
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def single_threaded_blas() -> None:
+    """One BLAS thread unless the user set one: called before NumPy loads, since OpenBLAS
+    reads these once, when NumPy imports it. netemu's NumPy work is comparisons, sorts and
+    gathers, which never call BLAS, yet OpenBLAS starts a thread per core at import (tens
+    of milliseconds of a 0.2 s `netemu trace`), and one process per core (replay
+    partitions, Dask workers) each with a thread per core would oversubscribe the cores."""
+    for var in BLAS_THREAD_VARS:
+        os.environ.setdefault(var, "1")
+
+
 def _say(line: str) -> None:
     sys.stderr.write(" ".join(line.split()) + "\n")   # one line, whatever the message
     sys.stderr.flush()
@@ -56,7 +69,7 @@ def usage_message(exc: click.exceptions.UsageError, args: Sequence[str]) -> str:
         value = _option_value(args, opts) if param.param_type_name == "option" else None
         msg = exc.message
         low = msg.lower()
-        if value is not None and "integer" in low:
+        if value is not None and ("integer" in low or "valid int" in low):   # typer < 0.29
             return f"{name}: {value!r} is not a valid integer"
         if value is not None and ("number" in low or "float" in low):
             return f"{name}: {value!r} is not a valid number"

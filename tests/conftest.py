@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import Phase, settings
 
 import netemu
+
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "ci" (the default, `make test`)
+# draws the same examples every run, so a failure is reproducible and a run's time is
+# known; "deep" (`make test-deep`) draws 20 times as many, fresh each run. A test asks
+# for `examples(n)` (tests/strategies.py), which scales with the profile.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("deep", derandomize=False, deadline=None, print_blob=True,
+                          max_examples=20 * settings.default.max_examples)
+# "mutation" (`make mutants`): a quarter of the examples and no shrinking, since a
+# mutant only needs one failing example and shrinking it would be timed out.
+settings.register_profile("mutation", derandomize=True, deadline=None, database=None,
+                          max_examples=settings.default.max_examples // 4,
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPOLOGIES = ROOT / "topologies"

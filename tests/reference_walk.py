@@ -1,9 +1,12 @@
 """A naive per-hop reference for whole traces, written straight from AWS-SEMANTICS.md.
 
-It shares nothing with netemu.dataplane: rules are matched by looping over them with
-`ipaddress` membership, routes by scanning every route for the longest prefix, ACL
-entries by sorting on their number and taking the first match. Only the model
-(`Topology` and its resources) is reused, as the common input of both sides.
+Security groups, network ACLs and route tables are decided by reading the elements'
+tables (`Element.table()`, the decision as data) naively: the first row that holds.
+Each such decision is checked on the spot against the rules themselves, matched by
+looping over them with `ipaddress` membership (security groups, ACL entries sorted on
+their number) and by scanning every route for the longest prefix: a table that says
+otherwise than AWS's rules fails the walk. Every other hop is walked here in plain
+Python from AWS-SEMANTICS.md, sharing nothing with netemu.dataplane.
 
 One flow is walked as two legs, the request and its reply, each one packet hopping from
 resource to resource in plain Python. State carried from the request to the reply:
@@ -26,8 +29,11 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, replace
 
-from netemu.model.resources import ANY, EC2, ICMP, LAMBDA, NAT_ENI, OTHER, TCP, UDP, Eni, SgRule
+from netemu.dataplane.graph import Graph
+from netemu.dataplane.table import TRACKED_REPLY, decide
+from netemu.model.resources import EC2, LAMBDA, NAT_ENI, OTHER, Eni, SgRule
 from netemu.model.topology import Topology
+from netemu.packet import ANY, ICMP, TCP, UDP
 
 IP = ipaddress.IPv4Address
 NET = ipaddress.IPv4Network
@@ -145,6 +151,8 @@ class Walker:
         self.nat_port = DEFAULT_NAT_PORT if nat_port is None else nat_port
         self.ni_port = DEFAULT_NAT_PORT if nat_instance_port is None else nat_instance_port
         self.routes = 0
+        self.graph = Graph(topo)                  # only its tables are read
+        self._tables: dict = {}
         self.tracked: set[tuple] = set()          # (eni id, connection key)
         self.nat_table: dict[tuple, tuple] = {}   # (translator, reply key) -> (ip, port)
         self.final: Pkt | None = None             # the packet as it was delivered
@@ -167,25 +175,44 @@ class Walker:
         return out
 
     # hops -----------------------------------------------------------------------------
+    def row(self, key: tuple[str, str], pkt: Pkt, states: frozenset = frozenset()):
+        """The first row of an element's table that holds for the packet."""
+        if key not in self._tables:
+            self._tables[key] = self.graph.element(key).table()
+        fields = {"src": int(pkt.src), "dst": int(pkt.dst), "sport": pkt.sport,
+                  "dport": pkt.dport, "proto": pkt.proto}
+        return decide(self._tables[key], fields, states)
+
     def security_groups(self, eni: Eni, pkt: Pkt, egress: bool) -> None:
         """S1-S3; a NAT gateway's ENI has none (G5)."""
         if eni.kind == NAT_ENI:
             return
-        if (eni.id, _conn_key(_reverse(pkt))) in self.tracked:
-            return                                            # S3: a tracked reply
+        tracked = (eni.id, _conn_key(_reverse(pkt))) in self.tracked      # S3
+        row = self.row(("out" if egress else "in", eni.id), pkt,
+                       frozenset({TRACKED_REPLY}) if tracked else frozenset())
         rules = [r for g in eni.security_groups
                  for r in (self.topo.security_groups[g].egress if egress
                            else self.topo.security_groups[g].ingress)]
-        if any(sg_rule_matches(self.topo, r, pkt) for r in rules):
+        allowed = tracked or any(sg_rule_matches(self.topo, r, pkt) for r in rules)
+        reason = "ENI_SG_RULES_MISMATCH" if rules else "SG_HAS_NO_RULES"
+        assert (row.action != "drop", row.reason) == (allowed, None if allowed else reason), \
+            f"{eni.id}'s security-group table says {row} for {pkt}, its rules {allowed}"
+        if tracked:
+            return
+        if allowed:
             self.tracked.add((eni.id, _conn_key(pkt)))
             return
         at = eni.security_groups[0] if len(eni.security_groups) == 1 else eni.id
-        raise Drop("ENI_SG_RULES_MISMATCH" if rules else "SG_HAS_NO_RULES", at)
+        raise Drop(row.reason, at)
 
     def acl(self, subnet: str, egress: bool, pkt: Pkt) -> None:
         acl_id = self.topo.subnets[subnet].acl
-        if not acl_allows(self.topo, acl_id, egress, pkt):
-            raise Drop("SUBNET_ACL_RESTRICTION", acl_id)
+        row = self.row(("acl-out" if egress else "acl-in", subnet), pkt)
+        allowed = acl_allows(self.topo, acl_id, egress, pkt)
+        assert (row.action != "drop") == allowed, \
+            f"{acl_id}'s table says {row} for {pkt}, its entries {allowed}"
+        if not allowed:
+            raise Drop(row.reason, acl_id)
 
     def cross(self, from_subnet: str, to_subnet: str, pkt: Pkt) -> None:
         """N1: leaving one subnet and entering another; nothing within one subnet."""
@@ -200,14 +227,9 @@ class Walker:
         self.security_groups(eni, pkt, egress=True)
         return self.route(eni.subnet, pkt)
 
-    def route(self, subnet: str, pkt: Pkt) -> str:
+    def best_route(self, table, pkt: Pkt):
         """R1/R4: the longest prefix wins; at equal length a static CIDR route beats a
         prefix-list route, which beats a propagated one."""
-        sn = self.topo.subnets[subnet]
-        table = self.topo.route_tables[sn.route_table]
-        self.routes += 1
-        if self.routes > MAX_ROUTES:
-            raise Drop("ROUTING_LOOP", "routing-loop")
         best, best_key = None, None
         for i, r in enumerate(table.routes):
             nets = ([r.destination] if r.destination is not None
@@ -220,32 +242,39 @@ class Walker:
                 key = (-net.prefixlen, rank, i)
                 if best_key is None or key < best_key:
                     best, best_key = r, key
+        return best
+
+    def route(self, subnet: str, pkt: Pkt) -> str:
+        """The route table's row for the destination (checked against the longest
+        prefix found by scanning every route), then on to what it names."""
+        sn = self.topo.subnets[subnet]
+        table = self.topo.route_tables[sn.route_table]
+        self.routes += 1
+        if self.routes > MAX_ROUTES:
+            raise Drop("ROUTING_LOOP", "routing-loop")
+        row = self.row(("router", subnet), pkt)
+        best = self.best_route(table, pkt)
         if best is None:
-            raise Drop("NO_ROUTE_TO_DESTINATION", table.id)
-        if best.blackhole:
-            raise Drop("BAD_STATE_ROUTE", table.id)
-        kind = best.target_kind
-        if kind == "local":
-            eni = self.eni_with_private_ip(sn.vpc, pkt.dst)
-            if eni is None:
-                raise Drop("UNKNOWN_DESTINATION", table.id)
-            self.cross(subnet, eni.subnet, pkt)
-            return self.arrive_eni(eni, pkt)
-        if kind == "internet-gateway":
-            self.acl(subnet, True, pkt)
-            return self.igw_out(best.target, pkt)
-        if kind == "nat-gateway":
-            ngw = self.topo.nat_gateways[best.target]
-            self.cross(subnet, ngw.subnet, pkt)
-            return self.nat_gateway(ngw.id, pkt)
-        if kind == "vpc-endpoint":
-            self.acl(subnet, True, pkt)
-            return self.gateway_endpoint(best.target, pkt)
-        if kind == "network-interface":
-            eni = self.topo.enis[best.target]
+            assert row.reason == "NO_ROUTE_TO_DESTINATION", (table.id, pkt, row)
+        else:
+            assert row.rule == f"{table.id} route {best.text}", (table.id, pkt, row, best)
+            assert (row.reason == "BAD_STATE_ROUTE") == best.blackhole, (table.id, pkt, row)
+        if row.action == "drop":
+            if row.reason == "UNKNOWN_DESTINATION":    # the local route: nobody owns it
+                assert self.eni_with_private_ip(sn.vpc, pkt.dst) is None, (pkt, row)
+            raise Drop(row.reason, table.id)
+        kind, target = row.next
+        if kind in ("in", "sdc"):          # an interface: its own address, or a next hop
+            eni = self.topo.enis[target]
             self.cross(subnet, eni.subnet, pkt)
             return self.next_hop_eni(eni, pkt)
-        raise Drop("CANNOT_ROUTE", best.target)
+        if kind == "igw-out":
+            self.acl(subnet, True, pkt)
+            return self.igw_out(target, pkt)
+        if kind == "vpce":
+            self.acl(subnet, True, pkt)
+            return self.gateway_endpoint(target, pkt)
+        raise Drop("CANNOT_ROUTE", target)
 
     @staticmethod
     def forwards(eni: Eni) -> bool:

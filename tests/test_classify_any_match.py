@@ -1,13 +1,13 @@
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_classify_first_match import packets_for, rule_tables
+from strategies import examples, packets_for, rule_tables
 
 from netemu.dataplane.classify.any_match import AnyMatch, any_match_naive
-from netemu.dataplane.classify.rules import FIELDS
+from netemu.rules import FIELDS
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(st.data())
 def test_any_match_oracle(data):
     table = data.draw(rule_tables())

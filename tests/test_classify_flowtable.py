@@ -1,18 +1,10 @@
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import examples, flow_keys
 
-from netemu.dataplane.classify.flowtable import (
-    FlowTable,
-    NaiveFlowTable,
-    pack_keys,
-    reply_keys,
-    reverse_keys,
-)
-
-small = st.integers(0, 3)   # few distinct values so batches repeat keys
-tuple5 = st.tuples(small, small, st.sampled_from([0, 1, 2**32 - 1]), st.sampled_from(
-    [0, 80, 65535]), st.sampled_from([0, 443, 65535]), st.sampled_from([1, 6, 17]))
+from netemu.dataplane.classify.flowtable import FlowTable, NaiveFlowTable
+from netemu.dataplane.flowkey import pack_keys, reply_keys, reverse_keys
 
 
 def _keys(rows):
@@ -23,10 +15,10 @@ def _keys(rows):
 
 
 ops = st.lists(st.tuples(st.sampled_from(["insert", "lookup", "touch", "expire"]),
-                         st.lists(tuple5, max_size=12), st.integers(0, 20)), max_size=25)
+                         st.lists(flow_keys, max_size=12), st.integers(0, 20)), max_size=25)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(ops)
 def test_flowtable_matches_dict_oracle(steps):
     ft, naive = FlowTable({"v": np.int32}, capacity=16), NaiveFlowTable({"v": np.int32})

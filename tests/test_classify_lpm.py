@@ -1,15 +1,13 @@
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import examples, prefixes
 
 from netemu.dataplane.classify.lpm import Lpm, lpm_naive
 
-prefix = st.tuples(st.integers(0, 2**32 - 1), st.sampled_from([0, 1, 8, 16, 24, 31, 32])
-                   | st.integers(0, 32), st.integers(0, 1000))
 
-
-@settings(max_examples=80, deadline=None)
-@given(st.lists(prefix, max_size=25), st.lists(st.integers(0, 2**32 - 1), max_size=30))
+@settings(max_examples=examples(80), deadline=None)
+@given(st.lists(prefixes, max_size=25), st.lists(st.integers(0, 2**32 - 1), max_size=30))
 def test_lpm_oracle(entries, extra):
     pfx = np.array([(a >> (32 - n) << (32 - n)) & 0xFFFFFFFF if n else 0
                     for a, n, _ in entries], np.uint32)

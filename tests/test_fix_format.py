@@ -9,7 +9,7 @@ import ipaddress
 import pytest
 
 from netemu.apps.fix_format import Change, FixText, render
-from netemu.model import defaults
+from netemu.model import finish
 from netemu.model.resources import (
     NAT,
     Eni,
@@ -38,10 +38,10 @@ def topo():
     cidr = N("10.0.0.0/16")
     return Topology.build(
         vpcs=[Vpc("vpc-0a", (cidr,), "rtb-0m", "acl-0d", "igw-0f", name="app")],
-        route_tables=[RouteTable("rtb-0m", "vpc-0a", defaults.local_routes([cidr]), True),
-                      RouteTable("rtb-0p", "vpc-0a", defaults.local_routes([cidr]),
+        route_tables=[RouteTable("rtb-0m", "vpc-0a", finish.local_routes([cidr]), True),
+                      RouteTable("rtb-0p", "vpc-0a", finish.local_routes([cidr]),
                                  name="private")],
-        network_acls=[NetworkAcl("acl-0d", "vpc-0a", defaults.default_acl_entries(), True,
+        network_acls=[NetworkAcl("acl-0d", "vpc-0a", finish.default_acl_entries(), True,
                                  name="app-acl")],
         subnets=[Subnet("subnet-0a", "vpc-0a", N("10.0.0.0/24"), "us-east-1a", "rtb-0m",
                         "acl-0d", name="public-a")],

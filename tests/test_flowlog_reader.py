@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import examples
 
-from netemu.dataplane.packet import ACK, FIN, RST, SYN
 from netemu.errors import InputError
 from netemu.io import flowlog_reader as flr
 from netemu.io.flowlog_reader import (
@@ -21,6 +21,7 @@ from netemu.io.flowlog_reader import (
     records_to_packets,
 )
 from netemu.io.pcap_reader import ReadStats
+from netemu.packet import ACK, FIN, RST, SYN
 
 VPCFLOW = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces" / "vpcflow"
 # The transit-gateway sample has no header; its format is the one of AWS's documented
@@ -322,7 +323,7 @@ def _outcome(path: Path, fast: bool, expand: bool = True) -> tuple:
     return ("ok", recs.records.tobytes(), tuple(recs.strings), stats)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(cut=st.integers(0, 600),
        flips=st.lists(st.tuples(st.integers(0, 600), st.sampled_from(
            b" \t\n-.:0123456789aAzZ\x00\xff+eni")), max_size=5))
@@ -384,7 +385,7 @@ def _flow_log(draw, valid: bool) -> bytes:
     return ("\n".join(out) + "\n").encode()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=st.data(), valid=st.booleans(), chunk=st.sampled_from([64, 300, 1 << 20]))
 def test_fast_parser_matches_exact_on_random_lines(tmp_path_factory, data, valid: bool,
                                                    chunk: int) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 import flowlogs_reader
 import numpy as np
 
-from netemu.dataplane.packet import from_columns
 from netemu.io.flowlog_reader import ACCEPT, REJECT, read_flow_logs, records_to_packets
 from netemu.io.flowlog_writer import HEADER, aggregate, write_flow_logs
+from netemu.packet import from_columns
 
 
 def packets() -> np.ndarray:

@@ -12,14 +12,14 @@ import pytest
 from conftest import TOPOLOGIES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import EPS, connections
+from strategies import EPS, connections, examples
 from typer.testing import CliRunner
 
 import netemu
 from netemu.apps.replay import replay
 from netemu.cli import app
-from netemu.dataplane.packet import ACK, SYN, TCP, UDP, from_columns
 from netemu.io.pcap_writer import write_pcap
+from netemu.packet import ACK, SYN, TCP, UDP, from_columns
 
 # The function reaches the internet through a NAT gateway (G4) and a server in its VPC
 # directly; the server admits the function's group and lets nothing out but replies, so
@@ -78,7 +78,7 @@ def _verdicts(out: dict[str, bytes]) -> list[dict]:
     return [json.loads(x) for x in out["verdicts.jsonl"].decode().splitlines()]
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
+@settings(max_examples=examples(25), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(trace=connections(ENVS, SERVERS), data=st.data())
 def test_item1_every_output_is_byte_identical_for_every_batch_size(topo, tmp_path_factory,

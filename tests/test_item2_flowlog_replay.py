@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TOPOLOGIES
+from strategies import examples
 from typer.testing import CliRunner
 
 import netemu
@@ -435,7 +436,7 @@ def test_item2_any_records_are_accounted_exactly(tmp_path_factory):
                      st.integers(0, 10**15), st.integers(0, 3000), st.integers(0, 700),
                      st.sampled_from(["ACCEPT", "REJECT", "-"]))
 
-    @settings(max_examples=40, deadline=None, phases=[Phase.generate])
+    @settings(max_examples=examples(40), deadline=None, phases=[Phase.generate])
     @given(st.lists(line, min_size=1, max_size=25), st.sampled_from([1, 4, 1000]))
     def check(lines, batch):
         text = [f"2 1 {i} {a} {b} {sp} {dp} {p} {n} {n * 40} {T0 + t} {T0 + t + d} {act} OK"

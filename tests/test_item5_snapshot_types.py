@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import examples
 
 from netemu.errors import InputError
 from netemu.io.load import load
@@ -89,7 +90,7 @@ JUNK = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.
                     | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=6)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(file=st.sampled_from(FILES), pick=st.integers(0, 10**6), value=JUNK)
 def test_item6_snapshot_any_substituted_value_loads_or_is_refused(file, pick, value):
     doc = json.loads((PARTIAL / file).read_text())

@@ -19,6 +19,7 @@ import yaml
 from conftest import BASE, ROOT, TOPOLOGIES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import examples
 
 from netemu.apps.workload import generate_workload, write_workload
 from netemu.cli import main
@@ -27,7 +28,7 @@ from netemu.io.flowlog_writer import HEADER
 from netemu.io.load import load
 from netemu.io.trace_readers import open_trace
 
-FUZZ = settings(derandomize=True, deadline=None, database=None,
+FUZZ = settings(deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow, HealthCheck.data_too_large])
 NAT = TOPOLOGIES / "lambda-nat-internet.yaml"
@@ -100,7 +101,7 @@ def drain(path, batch=5) -> None:
 
 # ---- topologies -----------------------------------------------------------------------
 
-@settings(FUZZ, max_examples=120)
+@settings(FUZZ, max_examples=examples(120))
 @given(which=st.integers(0, len(DOCS) - 1), data=st.data())
 def test_item6_fuzz_yaml_topologies(tmp_path, which, data):
     path = tmp_path / "t.yaml"
@@ -108,7 +109,7 @@ def test_item6_fuzz_yaml_topologies(tmp_path, which, data):
     loads_or_refuses(lambda: load(path), path)
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=examples(60))
 @given(which=st.integers(0, len(DOCS) - 1), cut=st.integers(0, 10 ** 6),
        junk=st.binary(max_size=8) | st.sampled_from([b"&a", b"*a", b"<<: ", b"[", b"{", b"!!",
                                                      b"\t", b"\xff", b"---\n", b"- "]))
@@ -120,7 +121,7 @@ def test_item6_fuzz_yaml_text(tmp_path, which, cut, junk):
     loads_or_refuses(lambda: load(path), path)
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=examples(60))
 @given(data=st.data())
 def test_item6_fuzz_snapshot_json(tmp_path, data):
     snap = tmp_path / "snap"
@@ -185,7 +186,7 @@ BYTE_EDIT = st.tuples(st.integers(0, 10 ** 6), st.sampled_from(["set", "splice",
                       st.integers(0, 255), st.sampled_from(SPLICES))
 
 
-@settings(FUZZ, max_examples=200)
+@settings(FUZZ, max_examples=examples(200))
 @given(kind=st.sampled_from([".pcap", ".pcapng", ".log", ".jsonl", "fields.jsonl"]),
        edits=st.lists(BYTE_EDIT, min_size=1, max_size=4), batch=st.integers(1, 9),
        fields=st.data())
@@ -224,7 +225,7 @@ ARG = st.sampled_from(["--port", "--proto", "--sport", "--from", "--to", "--json
                        "256", "pcap", "jsonl", "flowlogs", "", "\x00"])
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=examples(40))
 @given(command=st.sampled_from(["trace", "replay", "workload", "show"]),
        args=st.lists(ARG, max_size=6))
 def test_item6_fuzz_command_line(tmp_path, capsys, command, args):

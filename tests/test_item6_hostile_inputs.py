@@ -18,8 +18,8 @@ import yaml
 from conftest import BASE, TOPOLOGIES, merge
 
 from netemu.cli import main
-from netemu.dataplane.packet import empty
 from netemu.io.pcap_writer import write_pcap
+from netemu.packet import empty
 
 NAT = TOPOLOGIES / "lambda-nat-internet.yaml"
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from netemu.dataplane.packet import ACK, FIN, SYN, from_columns
 from netemu.errors import InputError
 from netemu.io.jsonl_flows import packets_to_flows, read_jsonl_flows, write_jsonl_flows
 from netemu.io.pcap_reader import ReadStats
 from netemu.io.trace_readers import detect_format, open_trace
+from netemu.packet import ACK, FIN, SYN, from_columns
 
 
 def read(path: Path, batch_size: int = 65536) -> tuple[np.ndarray, ReadStats]:

@@ -14,6 +14,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, CookedLinux, Dot1AD, Dot1Q, Ether, Loopback
 from scapy.packet import Raw
 from scapy.utils import rdpcap, wrpcap
+from strategies import examples
 
 from netemu.errors import InputError
 from netemu.io.pcap_reader import ReadStats, read_pcap
@@ -334,7 +335,7 @@ def _fuzz_base() -> tuple[bytes, bytes]:
 _BASES = _fuzz_base()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(which=st.integers(0, 1), cut=st.integers(0, 2000),
        flips=st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)), max_size=4))
 def test_corrupt_files_raise_input_error_or_read(tmp_path_factory, which: int, cut: int,

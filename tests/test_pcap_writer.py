@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.utils import rdpcap
+from strategies import examples, header_columns
 
-from netemu.dataplane.packet import from_columns
 from netemu.io.pcap_reader import ReadStats, read_pcap
 from netemu.io.pcap_writer import min_length, write_pcap
+from netemu.packet import from_columns
 
 HEADER = ["src", "dst", "sport", "dport", "proto", "flags", "length"]
 
@@ -98,21 +98,9 @@ def test_tshark_reads_it(tmp_path: Path) -> None:
     assert len([line for line in out if line]) == 4
 
 
-batches = st.integers(1, 40).flatmap(lambda n: st.fixed_dictionaries({
-    "ts": st.lists(st.integers(0, 2**31 * 1000 - 1), min_size=n, max_size=n),
-    "src": st.lists(st.integers(0, 2**32 - 1), min_size=n, max_size=n),
-    "dst": st.lists(st.integers(0, 2**32 - 1), min_size=n, max_size=n),
-    "sport": st.lists(st.integers(0, 65535), min_size=n, max_size=n),
-    "dport": st.lists(st.integers(0, 65535), min_size=n, max_size=n),
-    "proto": st.lists(st.sampled_from([1, 2, 6, 17, 47, 50, 132]), min_size=n, max_size=n),
-    "flags": st.lists(st.integers(0, 255), min_size=n, max_size=n),
-    "extra": st.lists(st.integers(0, 1400), min_size=n, max_size=n),
-}))
-
-
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=examples(60), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cols=batches)
+@given(cols=header_columns)
 def test_round_trip_random_batches(tmp_path: Path, cols: dict) -> None:
     proto = np.array(cols["proto"])
     tcp, icmp, ported = proto == 6, proto == 1, np.isin(proto, (6, 17))

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import examples
 
 from netemu.apps.scale.load import Invocations
 from netemu.apps.scale.settings import LEGACY, Settings
@@ -195,7 +196,7 @@ def _errors(result, names):
     return {n: sorted(v) for n, v in out.items()}
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario())
 def test_tick_model_matches_per_invocation_oracle(case):
     names, fns, s, duration, legacy, reserved, provisioned = case

@@ -59,9 +59,9 @@ def test_L3_execution_environment_traffic_is_natted_onto_the_eni(network):
 def test_L3_hyperplane_eni_connection_limit(network):
     import numpy as np
 
-    from netemu.dataplane.packet import SYN, from_columns
     from netemu.dataplane.pipeline import Dataplane, Settings
     from netemu.dataplane.reasons import CODE
+    from netemu.packet import SYN, from_columns
 
     topo = network()
     dp = Dataplane(topo, Settings(hyperplane_connections=3))

@@ -9,11 +9,11 @@ import pytest
 from conftest import flow
 
 from netemu.dataplane.elements.router import route_prefixes
-from netemu.dataplane.packet import ACK, SYN, from_columns
 from netemu.dataplane.pipeline import Dataplane, Settings
 from netemu.dataplane.reasons import CODE
 from netemu.errors import InputError
 from netemu.model.resources import Route, RouteTable
+from netemu.packet import ACK, SYN, from_columns
 
 DB = "db-1.abc.us-east-1.rds.amazonaws.com"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from conftest import flow
 
-from netemu.dataplane.packet import ACK, DELIVERED, DROPPED, SYN, from_columns
 from netemu.dataplane.pipeline import Dataplane, Settings
 from netemu.dataplane.reasons import CODE, CODES
 from netemu.dataplane.state import Timeouts
+from netemu.packet import ACK, DELIVERED, DROPPED, SYN, from_columns
 
 DB = "db-1.abc.us-east-1.rds.amazonaws.com"
 

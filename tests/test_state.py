@@ -8,9 +8,10 @@ import random
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import batches, examples
 
-from netemu.dataplane.packet import ACK, ICMP, SYN, TCP, UDP, from_columns
 from netemu.dataplane.state import NAT_FORGET, ConnTrack, SourceNat, Timeouts
+from netemu.packet import ACK, ICMP, SYN, TCP, UDP, from_columns
 
 IP = 0x0A0000FE
 
@@ -215,14 +216,10 @@ DSTS = [0x08080808, 0x01010101]
 GAPS = [0.0, 0.5, 10.0, 29.5, 30.5, 179.5, 180.5, 349.5, 350.5, 600.5, 432_000.5]
 
 
-@st.composite
-def packets(draw, t0: float):
-    n = draw(st.integers(1, 25))
-    pick = lambda xs: draw(st.lists(st.sampled_from(xs), min_size=n, max_size=n))  # noqa: E731
-    gaps = pick([0.0, 0.0, 0.25, 1.0, 31.0])
-    return from_columns(ts=t0 + np.cumsum(gaps), src=pick(SRCS), dst=pick(DSTS),
-                        sport=pick([40000, 40001, 40002]), dport=pick([443, 53]),
-                        proto=pick([TCP, TCP, UDP, ICMP, 47]), flags=pick([SYN, ACK]))
+def packets(t0: float):
+    return batches(SRCS, DSTS, t0=t0, max_size=25, gaps=[0.0, 0.0, 0.25, 1.0, 31.0],
+                   sport=[40000, 40001, 40002], dport=[443, 53],
+                   proto=[TCP, TCP, UDP, ICMP, 47])
 
 
 def _answer(b: np.ndarray, sport: np.ndarray, delay: float) -> np.ndarray:
@@ -254,7 +251,7 @@ nat_config = st.fixed_dictionaries({
     "idle": st.sampled_from([None, 30.0, 350.0])})
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(nat_config, st.data())
 def test_source_nat_matches_oracle(config, data):
     fast, naive = SourceNat(IP, seed=3, **config), NaiveSourceNat(IP, seed=3, **config)
@@ -294,7 +291,7 @@ def test_source_nat_matches_oracle(config, data):
             t = max(t, float(rf["ts"][-1]))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.data())
 def test_conntrack_matches_oracle(data):
     timeouts = Timeouts()

@@ -22,9 +22,9 @@ from netemu.apps.workload import (
     parse_destination,
     write_workload,
 )
-from netemu.dataplane.packet import ACK, FIN, PSH, SYN
 from netemu.errors import InputError
 from netemu.model import aws_services
+from netemu.packet import ACK, FIN, PSH, SYN
 
 ROOT = Path(__file__).resolve().parents[1] / "topologies"
 NAT = netemu.load(ROOT / "lambda-nat-internet.yaml")
@@ -48,8 +48,8 @@ def test_exchanges_formula() -> None:
     assert exchanges(10.0, 0.05) == 1           # at least one exchange
     assert exchanges(3.0, 1.0) == 1             # floor(1.5)
     assert exchanges(1.0, 9.0) == 4             # floor(4.5)
-    assert packets_per_connection("tcp", 10) == 26
-    assert packets_per_connection("udp", 10) == 20
+    assert packets_per_connection("tcp", 10) == 3 + 2 * 10 + 3  # handshake, 10 exchanges, close
+    assert packets_per_connection("udp", 10) == 2 * 10          # 10 exchanges, nothing else
 
 
 def test_L10_tcp_count_3_envs_x_2_connections_x_2_destinations() -> None:

@@ -17,33 +17,29 @@ import numpy as np
 
 from netemu.addr import is_private
 from netemu.apps.fix_format import Change, FixText
-from netemu.dataplane.classify.first_match import first_match_naive
-from netemu.dataplane.compile_rules import compile_acl
-from netemu.dataplane.pipeline import Settings
+from netemu.apps.trace_core import run_trace
+from netemu.dataplane.graph import Graph
 from netemu.dataplane.reasons import EXPLAIN
+from netemu.dataplane.settings import Settings
 from netemu.model.resources import (
-    ICMP,
     IGW,
     LAMBDA,
     NAT,
     PCX,
-    TCP,
-    UDP,
+    RESOURCE_KINDS,
     NaclEntry,
     Route,
     SgRule,
 )
 from netemu.model.topology import Topology
+from netemu.packet import ICMP, TCP, UDP
 
 MAX_FIXES = 4
-RESOURCE_TABLES = ("vpcs", "subnets", "route_tables", "network_acls", "security_groups",
-                   "enis", "nat_gateways", "internet_gateways", "endpoints", "prefix_lists",
-                   "peerings", "functions", "hosts")
 
 
 def with_resource(topo: Topology, table: str, item) -> Topology:
     """A copy of the topology with one resource replaced (or added)."""
-    resources = {name: dict(getattr(topo, name)) for name in RESOURCE_TABLES}
+    resources = {name: dict(getattr(topo, name)) for name in RESOURCE_KINDS}
     resources[table][item.id] = item
     return Topology.build(source=topo.source, notes=topo.notes, unmodelled=topo.unmodelled,
                           **{k: list(v.values()) for k, v in resources.items()})
@@ -55,8 +51,6 @@ def find_fix(topo: Topology, results: list, settings: Settings | None = None
     subnets): changes that let every one through, verified by tracing again; or
     (suggestion, False, None) where what would help is no change netemu can make and
     trace; or ([], False, why) when nothing was found."""
-    from netemu.apps.trace import run_trace
-
     def again(r):
         return run_trace(topo, r.source, r.destination, r.proto, r.port, r.sport, settings)
 
@@ -132,10 +126,9 @@ def _proto_words(proto: int, dport: int, sport: int) -> tuple[str, int, int]:
 
 
 def _sg_fix(topo: Topology, result, leg, step):
-    eni_id = step.element.split(":", 1)[1]
-    eni = topo.enis[eni_id]
+    eni = topo.enis[step.at]
     src, sport, dst, dport, proto = leg.packet
-    egress = step.kind == "eni-egress"
+    egress = step.side == "egress"
     peer_ip = ipaddress.IPv4Address(dst if egress else src)
     vpc = topo.subnets[eni.subnet].vpc
     peer_eni = topo.eni_by_ip.get((vpc, peer_ip))
@@ -160,13 +153,14 @@ def _sg_fix(topo: Topology, result, leg, step):
 
 def _acl_fix(topo: Topology, leg, step):
     acl = topo.network_acls[step.resource]
-    egress = step.kind == "acl-outbound"
+    egress = step.side == "egress"
     src, sport, dst, dport, proto = leg.packet
-    compiled = compile_acl(acl.entries, egress)
+    # the entry that denied it, as the dataplane's own ACL element matches it
+    element = Graph(topo).element(("acl-out" if egress else "acl-in", step.at))
     cols = [np.array([v]) for v in (int(ipaddress.IPv4Address(src)),
                                     int(ipaddress.IPv4Address(dst)), sport, dport, proto)]
-    row = int(first_match_naive(compiled.table, *cols)[0])
-    deny = compiled.entries[row].number if row >= 0 else 32767
+    row = int(element.matcher.match(*cols)[0])
+    deny = element.acl.entries[row].number if row >= 0 else 32767
     used = {e.number for e in acl.entries if e.egress == egress}
     below = [n for n in used if n < deny]
     number = (max(below) // 10 + 1) * 10 if below else min(100, deny - 1)

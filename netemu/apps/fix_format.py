@@ -12,7 +12,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from netemu.model.resources import EIGW, ICMP, IGW, NAT, PCX, TCP, TGW, UDP, VGW
+from netemu.model.resources import EIGW, IGW, NAT, PCX, TGW, VGW
+from netemu.packet import ICMP, TCP, UDP
 
 FORMATS = ("text", "aws-cli", "terraform")
 VPC_ACCESS_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"

@@ -53,22 +53,23 @@ from netemu.apps.record_math import (
     sum_by,
     time_slices,
 )
-from netemu.dataplane.classify.flowtable import FlowTable, pack_keys
+from netemu.dataplane.classify.flowtable import FlowTable
 from netemu.dataplane.elements.base import Observation
+from netemu.dataplane.flowkey import pack_keys
 from netemu.dataplane.grouping import group_keys
-from netemu.dataplane.packet import (
+from netemu.dataplane.reasons import CODE
+from netemu.dataplane.run import ADDRESSED, address_reply, refuse_changed
+from netemu.io.flowlog_reader import FlowRecords
+from netemu.packet import (
     ACK,
     DELIVERED,
     DROPPED,
     ICMP,
-    IN_FLIGHT,
     SYN,
     TCP,
     UNPLACED,
     empty,
 )
-from netemu.dataplane.reasons import CODE
-from netemu.io.flowlog_reader import FlowRecords
 
 # a connection's row: int64 counts (a record may carry 10^12 packets)
 COLUMNS = {"id": np.int64, "opener_low": np.bool_, "status": np.int8, "at": np.int32,
@@ -316,22 +317,14 @@ class RecordReplay:
             b["status"][~answered] = DROPPED
             b["reason"][~answered] = CODE["REQUEST_DROPPED"]
             live = np.flatnonzero(answered)
-            sl = s[live]
-            icmp = b["proto"][live] == ICMP
-            b["src"][live], b["dst"][live] = v["dst"][sl], v["src"][sl]
-            b["sport"][live] = np.where(icmp, b["sport"][live], v["dport"][sl])
-            b["dport"][live] = np.where(icmp, b["dport"][live], v["sport"][sl])
-            b["node"][live] = self.dp.reply_from[v["at"][sl]]
-            b["status"][live] = IN_FLIGHT
+            part = b[live]
+            address_reply(self.dp.graph, part, {c: v[c][s[live]] for c in ADDRESSED})
+            b[live] = part
         part = b[live]
         rt = self.dp.run(part, observing=True)
         b[live] = part
         if not request:
-            icmp = b["proto"] == ICMP
-            wrong = (b["status"] == DELIVERED) & ((b["src"] != home["src"]) | (
-                ~icmp & (b["sport"] != home["sport"])))
-            b["status"][wrong] = DROPPED
-            b["reason"][wrong] = CODE["REPLY_SOURCE_CHANGED"]
+            refuse_changed(b, home["src"], home["sport"])
         else:
             # the reply goes back to where the request arrived; a delivered one wins
             d = np.argsort(b["status"] == DELIVERED, kind="stable")

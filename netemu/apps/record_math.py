@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from netemu.dataplane.packet import ICMP
 from netemu.dataplane.state import ConnTrack, SourceNat
 from netemu.io.flowlog_reader import RECORD_DTYPE
+from netemu.packet import ICMP
 
 _LOW32 = np.int64(0xFFFFFFFF)
 

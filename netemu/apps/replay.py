@@ -24,18 +24,20 @@ from netemu.apps import flowlog_replay
 from netemu.apps.flowlog_enis import gateway_view
 from netemu.apps.record_math import group_sum
 from netemu.apps.resolve import resolve_source
-from netemu.dataplane.classify.flowtable import FlowTable, pack_keys
+from netemu.dataplane.classify.flowtable import FlowTable
 from netemu.dataplane.elements.base import Observation
+from netemu.dataplane.flowkey import pack_keys
 from netemu.dataplane.grouping import Flows, flow_groups, starts, waves
-from netemu.dataplane.packet import DELIVERED, DROPPED, ICMP, IN_FLIGHT, TCP, UDP, UNPLACED
 from netemu.dataplane.pipeline import Dataplane, Settings
 from netemu.dataplane.reasons import CODE, CODES
+from netemu.dataplane.run import ADDRESSED, address_reply, refuse_changed
 from netemu.errors import InputError
 from netemu.io.atomic import atomic_folder
 from netemu.io.flowlog_writer import HEADER, aggregate, format_records
 from netemu.io.pcap_writer import PcapStream
 from netemu.io.trace_readers import open_trace
 from netemu.model.topology import Topology
+from netemu.packet import DELIVERED, DROPPED, ICMP, TCP, UDP, UNPLACED
 
 PENDING = -1
 
@@ -64,6 +66,31 @@ class Summary:
         skipped (IPv6, non-IP or truncated frames, NODATA/SKIPDATA flow-log records...),
         since verdicts and counts then cover less than the input."""
         return self.complete and not any(self.skipped.values())
+
+    def __str__(self) -> str:
+        """A few lines for a person at a REPL: the counts, the three rules that rejected
+        the most, where the rest went, and what was left out."""
+        lines = [f"replay: {self.records:,} records, {self.packets:,} packets, "
+                 f"{self.flows:,} flows",
+                 f"accepted {self.accepted:,}, rejected {self.rejected:,}, "
+                 f"unplaced {self.unplaced:,}"]
+        top = sorted(self.drops.items(), key=lambda kv: (-kv[1], kv[0]))
+        for (resource, rule, why), n in top[:3]:
+            flows = self.drop_flows.get((resource, rule, why), 0)
+            lines.append(f"rejected by {resource} {rule} ({why}): {n:,} packets, "
+                         f"{flows:,} flows")
+        if len(top) > 3:
+            lines.append(f"rejected elsewhere too: {len(top) - 3} more rules")
+        to = sorted(self.delivered_to.items(), key=lambda kv: (-kv[1], kv[0]))
+        if to:
+            lines.append("delivered to " + ", ".join(f"{d} {n:,}" for d, n in to[:3])
+                         + (f" and {len(to) - 3} more" if len(to) > 3 else ""))
+        skipped = {k: n for k, n in sorted(self.skipped.items()) if n}
+        if not self.is_complete:
+            lines.append("incomplete: " + (", ".join(f"skipped {n:,} {k}"
+                                                     for k, n in skipped.items())
+                                           or "some input was left out"))
+        return "\n".join(lines)
 
     def to_json(self) -> dict:
         return {
@@ -244,19 +271,10 @@ class Replayer:
         if len(idx) == 0:
             return []
         rep = b[idx]
-        icmp = rep["proto"] == ICMP
-        rep["src"], rep["dst"] = v["dst"][slot], v["src"][slot]
-        rep["sport"] = np.where(icmp, rep["sport"], v["dport"][slot])
-        rep["dport"] = np.where(icmp, rep["dport"], v["sport"][slot])
-        rep["node"] = self.dp.reply_from[v["at"][slot]]
-        rep["status"] = IN_FLIGHT
+        address_reply(self.dp.graph, rep, {c: v[c][slot] for c in ADDRESSED})
         rt = self.dp.run_flows(rep, observing=self.observing, horizon=self._horizon)
         # an answer counts only if it reaches the opener from where it called (G1, I1)
-        home = b[idx]
-        wrong = (rep["status"] == DELIVERED) & ((rep["src"] != home["src"]) | (
-            ~icmp & (rep["sport"] != home["sport"])))
-        rep["status"][wrong] = DROPPED
-        rep["reason"][wrong] = CODE["REPLY_SOURCE_CHANGED"]
+        refuse_changed(rep, b["src"][idx], b["sport"][idx])
         for col in ("status", "at", "rule", "reason"):
             b[col][idx] = rep[col]
         return [Observation(idx[o.rows], o.point, o.accept, o.header) for o in rt.observations]

@@ -50,13 +50,13 @@ from pathlib import Path
 import numpy as np
 
 from netemu.apps.resolve import Endpoint, resolve_destination
-from netemu.dataplane.packet import ACK, FIN, PSH, SYN, TCP, UDP, empty
 from netemu.errors import InputError
 from netemu.io.atomic import atomic_file
 from netemu.io.jsonl_flows import write_jsonl_flows
 from netemu.io.pcap_writer import write_pcap
 from netemu.model import aws_services
 from netemu.model.topology import Topology
+from netemu.packet import ACK, FIN, PSH, SYN, TCP, UDP, empty
 
 EPHEMERAL_LO, EPHEMERAL_HI = 32768, 60999      # Linux clients (N6), inclusive
 EPHEMERAL_PORTS = EPHEMERAL_HI - EPHEMERAL_LO + 1

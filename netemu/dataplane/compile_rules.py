@@ -11,9 +11,10 @@ import ipaddress
 from dataclasses import dataclass
 
 from netemu.addr import net_range
-from netemu.dataplane.classify.rules import FIELD_MAX, RuleTable
-from netemu.model.resources import ANY, ICMP, TCP, UDP, NaclEntry, SgRule
+from netemu.model.resources import NaclEntry, SgRule
 from netemu.model.topology import Topology
+from netemu.packet import ANY, ICMP, TCP, UDP
+from netemu.rules import FIELD_MAX, RuleTable
 
 
 def _proto_ports(protocol: int, lo: int, hi: int, icmp: bool) -> dict[str, tuple[int, int]]:

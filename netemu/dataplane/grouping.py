@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from netemu.dataplane.packet import SYN, TCP
-
-_M1 = np.uint64(0x9E3779B97F4A7C15)
-_M2 = np.uint64(0xC2B2AE3D27D4EB4F)
+from netemu.dataplane.flowkey import index_hash
+from netemu.packet import SYN, TCP
 
 
 class Flows:
@@ -144,11 +142,7 @@ def group_keys(k0: np.ndarray, k1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, np.intp), np.zeros(0, np.intp)
     bits = max(4, int(n).bit_length() + 1)
     mask = (1 << bits) - 1
-    h = k0 * _M1
-    h ^= k1
-    h *= _M2
-    h >>= np.uint64(64 - bits)
-    cell = h.astype(np.intp)
+    cell = index_hash(k0, k1, bits)
     table = _scratch.pop(bits, None)
     if table is None:
         table = np.full(1 << bits, -1, np.intp)

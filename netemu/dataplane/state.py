@@ -25,8 +25,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from netemu.dataplane.classify.flowtable import FlowTable
+from netemu.dataplane.flowkey import (
+    M3,
+    U16,
+    U32,
+    draw_hash,
+    proto_of,
+    stack,
+    words,
+)
 from netemu.dataplane.grouping import group_keys
-from netemu.dataplane.packet import ICMP, SYN, TCP, UDP
+from netemu.packet import SYN, TCP, UDP
 
 
 @dataclass(frozen=True)
@@ -43,29 +52,12 @@ class Timeouts:
 # segment of the same flow is refused (G4) rather than given a new mapping.
 NAT_FORGET = 432_000.0
 
-_U32, _U16, _U8 = np.uint64(0xFFFFFFFF), np.uint64(0xFFFF), np.uint64(0xFF)
 _S16, _S32, _S40 = np.uint64(16), np.uint64(32), np.uint64(40)
-_M1 = np.uint64(0x9E3779B97F4A7C15)
-_M2 = np.uint64(0xC2B2AE3D27D4EB4F)
-_M3 = np.uint64(0x94D049BB133111EB)
 
 
 def _pack(src, dst, sport, dport, proto) -> tuple[np.ndarray, np.ndarray]:
-    """FlowTable key words (pack_keys layout, context 0), ICMP keyed by addresses only."""
-    proto = np.asarray(proto)
-    k0 = np.asarray(proto, np.uint64) << _S32
-    k0 |= np.asarray(src, np.uint64)
-    k1 = np.asarray(dst, np.uint64) << _S32
-    k1 |= np.asarray(sport, np.uint64) << _S16
-    k1 |= np.asarray(dport, np.uint64)
-    icmp = proto == ICMP
-    if icmp.any():
-        k1[icmp] &= ~_U32
-    return k0, k1
-
-
-def _stack(k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
-    return np.stack([k0, k1], axis=1)
+    """Flow key words (context 0), ICMP keyed by addresses only."""
+    return words(src, dst, sport, dport, proto, icmp_by_address=True)
 
 
 def _group_max(values: np.ndarray, group: np.ndarray, ngroups: int) -> np.ndarray:
@@ -84,31 +76,6 @@ def _columns(b: np.ndarray, *names: str) -> list[np.ndarray]:
     return [np.ascontiguousarray(b[name]) for name in names]
 
 
-class _Table(FlowTable):
-    """FlowTable plus a bulk insert for keys known to be distinct and absent (the batch was
-    grouped and looked up already, so the second lookup and grouping of insert() would be
-    wasted work)."""
-
-    def add(self, keys: np.ndarray, ts, **values) -> np.ndarray:
-        n = len(keys)
-        new = self._allocate(n)
-        if n == 0:
-            return new
-        self._keys[new] = keys
-        self._alive[new] = True
-        self.last[new] = ts
-        for name, col in self.values.items():
-            col[new] = values.get(name, 0)
-        if (self.capacity - self._nfree) * 2 > len(self._index):
-            self._rebuild()
-        else:
-            self._place(new)
-        return new
-
-    def used(self) -> int:
-        return self.capacity - self._nfree
-
-
 class ConnTrack:
     """S3: a flow allowed one way lets its replies through, while it is tracked. An entry
     idle past its timeout (S5) is gone: its replies are refused and a new packet of the
@@ -116,7 +83,7 @@ class ConnTrack:
 
     def __init__(self, timeouts: Timeouts | None = None) -> None:
         self.timeouts = timeouts or Timeouts()
-        self.table = _Table({"replied": np.bool_}, capacity=1024)
+        self.table = FlowTable({"replied": np.bool_}, capacity=1024)
         self.clock = -np.inf            # latest timestamp seen
         self.horizon = np.inf           # no lookup will be earlier than this
         self._compact_at = 4096
@@ -128,7 +95,7 @@ class ConnTrack:
                                  t.other))
 
     def _slot_timeout(self, slots: np.ndarray) -> np.ndarray:
-        proto = (self.table._keys[slots, 0] >> _S32) & _U8
+        proto = proto_of(self.table.keys_of(slots))
         return self._timeout(proto, self.table.values["replied"][slots])
 
     def _lookup(self, b: np.ndarray, reverse: bool):
@@ -139,7 +106,7 @@ class ConnTrack:
         k0, k1 = _pack(src, dst, sport, dport, b["proto"])
         first, group = group_keys(k0, k1)
         ts = np.ascontiguousarray(b["ts"])
-        slots = self.table.lookup(_stack(k0[first], k1[first]))
+        slots = self.table.lookup(stack(k0[first], k1[first]))
         found = slots >= 0
         alive = np.zeros(len(first), bool)
         fs = slots[found]
@@ -173,7 +140,7 @@ class ConnTrack:
         new = slots < 0
         if new.any():
             f = first[new]
-            t.add(_stack(k0[f], k1[f]), last[new])
+            t.insert_new(stack(k0[f], k1[f]), last[new])
         if t.used() >= self._compact_at:
             self._compact(min(float(ts.min()), self.horizon))
 
@@ -215,12 +182,12 @@ class SourceNat:
         self.ip, self.lo, self.hi = ip, lo, hi
         self.per_destination, self.total, self.idle = per_destination, total, idle
         # flow -> port, live (False: released, remembered), reply-key slot, destination slot
-        self.fwd = _Table({"port": np.int32, "live": np.bool_, "rev": np.int32,
+        self.fwd = FlowTable({"port": np.int32, "live": np.bool_, "rev": np.int32,
                            "dest": np.int32})       # slots: int32 keeps a flow's cost low
         # reply key (remote -> ip:port) -> flow slot holding it, -1 when free
-        self.rev = _Table({"flow": np.int32})
+        self.rev = FlowTable({"flow": np.int32})
         # destination (address, port, protocol) of TCP/UDP flows -> live mappings
-        self.dest = _Table({"count": np.int64})
+        self.dest = FlowTable({"count": np.int64})
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self._salt = (seed * 0xD6E8FEB86659FD93 + 0x5851F42D4C957F2D) % 2**64
         self.live = 0
@@ -250,7 +217,7 @@ class SourceNat:
         gts = ts[first]
         last = _ends(b, ts, group, g)
         fwd = self.fwd
-        slots = fwd.lookup(_stack(k0[first], k1[first]))
+        slots = fwd.lookup(stack(k0[first], k1[first]))
         found = slots >= 0
         s = np.where(found, slots, 0)
         live = found & fwd.values["live"][s]
@@ -292,11 +259,11 @@ class SourceNat:
             d0 = (proto[p].astype(np.uint64) << _S32) | dst[p].astype(np.uint64)
             d1 = dport[p].astype(np.uint64)
             dfirst, dgroup = group_keys(d0, d1)
-            dkeys = _stack(d0[dfirst], d1[dfirst])
+            dkeys = stack(d0[dfirst], d1[dfirst])
             ds = self.dest.lookup(dkeys)
             absent = ds < 0
             if absent.any():
-                ds[absent] = self.dest.add(dkeys[absent], 0.0)
+                ds[absent] = self.dest.insert_new(dkeys[absent], 0.0)
             # rank of each attempt among the batch's attempts to its destination
             order = np.argsort(dgroup, kind="stable")
             starts = np.searchsorted(dgroup[order], np.arange(len(dfirst)))
@@ -312,7 +279,7 @@ class SourceNat:
         add = ok & (slots < 0)
         if add.any():
             f = pkt[add]
-            slots[add] = fwd.add(_stack(k0[f], k1[f]), last[add])
+            slots[add] = fwd.insert_new(stack(k0[f], k1[f]), last[add])
         s = slots[ok]
         fwd.last[s] = last[ok]
         fwd.values["live"][s] = True
@@ -332,7 +299,7 @@ class SourceNat:
         return ok, slots
 
     def _reply_keys(self, remote, rport, port, proto) -> np.ndarray:
-        return _stack(*_pack(remote, np.full(len(remote), self.ip, np.uint64), rport, port,
+        return stack(*_pack(remote, np.full(len(remote), self.ip, np.uint64), rport, port,
                              proto))
 
     def _draw(self, dst, dport, proto, fslots) -> np.ndarray:
@@ -349,12 +316,7 @@ class SourceNat:
         for turn in range(32):
             if not pending.size:
                 break
-            h = fk[pending, 0] * _M1
-            h ^= fk[pending, 1]
-            h ^= np.uint64((self._salt + turn * 0x94D049BB133111EB) % 2**64)
-            h *= _M2
-            h ^= h >> np.uint64(29)
-            h *= _M1
+            h = draw_hash(fk[pending, 0], fk[pending, 1], self._salt + turn * int(M3))
             cand = self.lo + ((h >> _S32) % span).astype(np.int64)
             keys = self._reply_keys(dst[pending], dport[pending], cand, proto[pending])
             rs = rev.lookup(keys)
@@ -379,8 +341,8 @@ class SourceNat:
         held = rev.alive()
         held = held[rev.values["flow"][held] >= 0]
         k = rev.keys_of(held)
-        code = k[:, 0] ^ (((k[:, 1] >> _S16) & _U16) << _S40)     # remote, its port, proto
-        used_port = (k[:, 1] & _U16).astype(np.int64)
+        code = k[:, 0] ^ (((k[:, 1] >> _S16) & U16) << _S40)     # remote, its port, proto
+        used_port = (k[:, 1] & U16).astype(np.int64)
         want = ((proto.astype(np.uint64) << _S32) | dst.astype(np.uint64)
                 ) ^ (dport.astype(np.uint64) << _S40)
         ports = np.zeros(len(dst), np.int64)
@@ -398,7 +360,7 @@ class SourceNat:
         rs = rs.copy()
         absent = rs < 0
         if absent.any():
-            rs[absent] = self.rev.add(keys[absent], 0.0)
+            rs[absent] = self.rev.insert_new(keys[absent], 0.0)
         self.rev.values["flow"][rs] = fslots
         self.fwd.values["rev"][fslots] = rs
 
@@ -410,7 +372,7 @@ class SourceNat:
         rs = self.rev.lookup(keys[firsts])
         absent = rs < 0
         if absent.any():
-            rs[absent] = self.rev.add(keys[firsts][absent], 0.0)
+            rs[absent] = self.rev.insert_new(keys[firsts][absent], 0.0)
         newest = np.zeros(len(firsts), np.int64)
         np.maximum.at(newest, grp, np.arange(len(dst)))
         self.rev.values["flow"][rs] = fslots[newest]
@@ -465,7 +427,7 @@ class SourceNat:
         first, group = group_keys(k0, k1)
         g = len(first)
         ts = np.ascontiguousarray(b["ts"])
-        rs = self.rev.lookup(_stack(k0[first], k1[first]))
+        rs = self.rev.lookup(stack(k0[first], k1[first]))
         f = np.where(rs >= 0, self.rev.values["flow"][np.maximum(rs, 0)], -1)
         ok = f >= 0
         fs = np.maximum(f, 0)
@@ -478,8 +440,8 @@ class SourceNat:
             hit = fs[ok]
             np.maximum.at(self.fwd.last, hit, last[ok])
             k = self.fwd.keys_of(hit)
-            addr[ok] = k[:, 0] & _U32
-            port[ok] = (k[:, 1] >> _S16) & _U16
+            addr[ok] = k[:, 0] & U32
+            port[ok] = (k[:, 1] >> _S16) & U16
         return addr[group], _keep_icmp(b, "dport", port[group]), ok[group]
 
 

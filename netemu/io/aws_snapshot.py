@@ -23,11 +23,10 @@ from netemu.addr import parse_address, parse_network
 from netemu.errors import InputError
 from netemu.io.aws_shapes import parse_json
 from netemu.io.safe_read import read_bytes_capped
-from netemu.model import aws_services, defaults
+from netemu.model import aws_services
+from netemu.model.finish import allocate_ip
 from netemu.model.resources import (
     EC2,
-    ICMP,
-    ICMPV6,
     IGW,
     LAMBDA,
     LOCAL,
@@ -35,11 +34,9 @@ from netemu.model.resources import (
     NAT_ENI,
     OTHER,
     PCX,
-    PROTOCOL_NAMES,
     RDS,
-    TCP,
+    RESOURCE_KINDS,
     TGW,
-    UDP,
     VGW,
     VPCE,
     VPCE_ENI,
@@ -62,6 +59,7 @@ from netemu.model.resources import (
     VpcEndpoint,
 )
 from netemu.model.topology import Topology
+from netemu.packet import ICMP, ICMPV6, PROTOCOL_NAMES, TCP, UDP
 
 ENI_TARGET = "network-interface"
 EIGW_KIND = "egress-only-internet-gateway"
@@ -185,10 +183,7 @@ class _Snapshot:
         self.ipv6_only: set[str] = set()            # subnets with no IPv4 CIDR
         self.unplaced_by_id: dict[str, Unplaced] = {}
         self.unplaced_in: dict[str, list[str]] = {}  # missing subnet -> what it held
-        self.out: dict[str, list] = {k: [] for k in (
-            "vpcs", "subnets", "route_tables", "network_acls", "security_groups", "enis",
-            "nat_gateways", "internet_gateways", "endpoints", "peerings", "functions",
-            "hosts", "prefix_lists", "unplaced")}
+        self.out: dict[str, list] = {k: [] for k in (*RESOURCE_KINDS, "unplaced")}
 
     # ---- reading --------------------------------------------------------------------
     def load(self) -> Topology:
@@ -197,7 +192,7 @@ class _Snapshot:
             self.build()
             return Topology.build(source=str(self.root), notes=self.notes,
                                   unmodelled=self.unmodelled, warnings=self.warnings,
-                                  **self.out)
+                                  lacking="the snapshot", **self.out)
         except InputError as exc:
             raise self.locate(exc) from None
 
@@ -408,7 +403,7 @@ class _Snapshot:
         self.functions()
         self.databases()
         self.dangling()
-        self.hyperplane()
+        self.interfaces()
         self.report_unplaced()
 
     def regions(self) -> dict[str, str]:
@@ -516,22 +511,20 @@ class _Snapshot:
                                        "IPv6 is not in the dataplane yet")
             region = self.region_of_vpc[vid]
             main = self.main_rt.get(vid)
-            if main is None:
+            if main is None:                     # `finish` makes it, with local routes
                 main = f"{vid}-main"
                 self.main_rt[vid] = main
-                self.add("route_tables", RouteTable(main, vid, defaults.local_routes(cidrs),
-                                                    main=True), file)
+                self.where.setdefault(main, file)
                 (self.notes if "RouteTables" in self.collected else self.warnings).append(
                     f"VPC {vid}: no main route table in the snapshot"
                     + ("" if "RouteTables" in self.collected else
                        " (no describe-route-tables output was collected)")
                     + f"; synthesised {main} with local routes only")
             acl = self.default_acl.get(vid)
-            if acl is None:
+            if acl is None:                      # `finish` makes it, allowing everything
                 acl = f"{vid}-default-acl"
                 self.default_acl[vid] = acl
-                self.add("network_acls", NetworkAcl(acl, vid, defaults.default_acl_entries(),
-                                                    default=True), file)
+                self.where.setdefault(acl, file)
                 (self.notes if "NetworkAcls" in self.collected else self.warnings).append(
                     f"VPC {vid}: no default network ACL in the snapshot"
                     + ("" if "NetworkAcls" in self.collected else
@@ -601,10 +594,6 @@ class _Snapshot:
                 entry = self.nacl_entry(e, file, aid)
                 if entry is not None:
                     entries.append(entry)
-            for egress in (False, True):
-                if not any(e.egress == egress and e.number == 32767 for e in entries):
-                    entries.append(defaults.implicit_deny(egress))
-            entries.sort(key=lambda e: (e.egress, e.number))
             self.add("network_acls", NetworkAcl(aid, vpc, tuple(entries),
                                                 bool(obj.get("IsDefault")), _name_tag(obj)),
                      file)
@@ -878,7 +867,7 @@ class _Snapshot:
             for sn in subnets:
                 if sn in have or sn not in self.subnet_by_id:
                     continue
-                ip = defaults.allocate_ip(self.subnet_by_id[sn], self.used_ips(sn), eid)
+                ip = allocate_ip(self.subnet_by_id[sn], self.used_ips(sn), eid)
                 eni_id = f"eni-{eid}-{sn}"
                 self.eni_by_id[eni_id] = Eni(eni_id, sn, ip, groups, None, VPCE_ENI, eid,
                                              requester_managed=True, synthesized=True,
@@ -1009,16 +998,9 @@ class _Snapshot:
                 if a.get("GatewayId"):
                     self.unmodelled.append(f"route table {rid}: edge association with "
                                            f"{a['GatewayId']} not modelled")
+            # a gateway endpoint's route, when the output lacks it, is added by `finish`
             self.add("route_tables", RouteTable(rid, vpc, tuple(routes), main, _name_tag(obj)),
                      file)
-        # R5: a gateway endpoint's route is in every table it is associated with
-        for table_index, rt in enumerate(self.out["route_tables"]):
-            extra = [Route(None, ep.id, VPCE, ep.prefix_list) for ep in self.out["endpoints"]
-                     if ep.kind == "gateway" and ep.prefix_list and rt.id in ep.route_tables
-                     and not any(r.target == ep.id for r in rt.routes)]
-            if extra:
-                self.out["route_tables"][table_index] = RouteTable(
-                    rt.id, rt.vpc, rt.routes + tuple(extra), rt.main, rt.name)
 
     def route(self, r: dict, rid: str, file: str) -> Route | None:
         v6 = r.get("DestinationIpv6CidrBlock")
@@ -1286,19 +1268,7 @@ class _Snapshot:
             candidates.append((bool(az and sn and sn.az != az), eni.id, eni))
         return min(candidates)[2] if candidates else None
 
-    def hyperplane(self) -> None:
-        """L2: Hyperplane ENIs the snapshot lacks are made up, and said so."""
-        enis = list(self.eni_by_id.values())
-        # a function naming an unknown group is Topology's to report, against the function
-        functions = [f for f in self.out["functions"]
-                     if all(g in self.sg_raw for g in f.security_groups)]
-        made, notes = defaults.hyperplane_enis(functions, self.subnet_by_id, enis)
-        for eni in made:
-            fn = next(f for f in self.out["functions"]
-                      if eni.subnet in f.subnets and set(f.security_groups) ==
-                      set(eni.security_groups))
-            self.where.setdefault(eni.id, self.where.get(fn.id, ""))
-        self.notes.extend(f"{n}: the snapshot has no Hyperplane ENI for this (subnet, "
-                          "security-group set)" for n in notes)
-        for eni in [*enis, *made]:
+    def interfaces(self) -> None:
+        """The interfaces read; `finish` makes up the Hyperplane ENIs missing (L2)."""
+        for eni in self.eni_by_id.values():
             self.add("enis", eni, self.where.get(eni.id, ""))

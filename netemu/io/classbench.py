@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from netemu.dataplane import packet
-from netemu.dataplane.classify.rules import FIELDS, RuleTable
+from netemu import packet
 from netemu.errors import InputError
+from netemu.rules import FIELD_DTYPE, FIELDS, RuleTable
 
 _IP = r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})"
 _HEX = r"(0[xX][0-9a-fA-F]{1,8})"
@@ -78,10 +78,8 @@ def load_filters(path: str | Path) -> RuleTable:
     phi = np.where(exact, hexcols[:, 0], 0xFF)
     bounds = {"src": (slo, shi), "dst": (dlo, dhi), "sport": (dec[:, 10], dec[:, 11]),
               "dport": (dec[:, 12], dec[:, 13]), "proto": (plo, phi)}
-    dtypes = {"src": np.uint32, "dst": np.uint32, "sport": np.uint16, "dport": np.uint16,
-              "proto": np.uint8}
-    return RuleTable(lo={f: bounds[f][0].astype(dtypes[f]) for f in FIELDS},
-                     hi={f: bounds[f][1].astype(dtypes[f]) for f in FIELDS},
+    return RuleTable(lo={f: bounds[f][0].astype(FIELD_DTYPE[f]) for f in FIELDS},
+                     hi={f: bounds[f][1].astype(FIELD_DTYPE[f]) for f in FIELDS},
                      rule=np.arange(len(found), dtype=np.int32))
 
 

@@ -42,7 +42,6 @@ from pathlib import Path
 
 import numpy as np
 
-from netemu.dataplane.packet import ACK, FIN, RST, SYN, TCP, empty
 from netemu.errors import InputError
 from netemu.io.batching import rebatch
 from netemu.io.flowlog_parse import (
@@ -60,6 +59,7 @@ from netemu.io.flowlog_parse import (
     words,
 )
 from netemu.io.pcap_reader import DEFAULT_BATCH, ReadStats
+from netemu.packet import ACK, FIN, RST, SYN, TCP, empty
 
 CHUNK_BYTES = 4 << 20
 _PAD = PAD                 # zero bytes after each block: token gathers never clip

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from netemu.dataplane.packet import ICMP
 from netemu.io.flowlog_reader import DEFAULT_FIELDS, RECORD_DTYPE
+from netemu.packet import ICMP
 
 HEADER = " ".join(DEFAULT_FIELDS)
 

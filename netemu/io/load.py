@@ -10,9 +10,6 @@ from netemu.model.topology import Topology
 
 
 def load(path: str | Path) -> Topology:
-    from netemu.io.aws_snapshot import load_snapshot
-    from netemu.io.yaml_loader import load_yaml
-
     p = Path(path)
     if not p.exists():
         raise InputError("no such file or folder", file=str(p))
@@ -20,7 +17,9 @@ def load(path: str | Path) -> Topology:
         require_regular(p, "topology")
     try:
         if p.is_dir() or p.suffix.lower() == ".json":
+            from netemu.io.aws_snapshot import load_snapshot
             return load_snapshot(p)
+        from netemu.io.yaml_loader import load_yaml  # a YAML file needs no snapshot reader
         return load_yaml(p)
     except OSError as exc:     # an unreadable file or folder met on the way
         raise InputError(f"cannot read: {exc.strerror or exc}",

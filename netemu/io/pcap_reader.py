@@ -29,9 +29,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from netemu.dataplane.packet import ICMP, TCP, UDP, empty
 from netemu.errors import InputError
 from netemu.io.batching import rebatch
+from netemu.packet import ICMP, TCP, UDP, empty
 
 DEFAULT_BATCH = 65536
 CHUNK_BYTES = 8 << 20

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from netemu.dataplane.packet import ICMP, TCP, UDP
+from netemu.packet import ICMP, TCP, UDP
 
 ETH_LEN, IP_LEN, REC_LEN = 14, 20, 16
 L4_LEN = {TCP: 20, UDP: 8, ICMP: 8}

@@ -12,7 +12,8 @@ import re
 
 from netemu.addr import parse_network
 from netemu.errors import InputError
-from netemu.model.resources import ANY, ICMP, ICMPV6, PROTOCOL_NAMES, TCP, UDP, NaclEntry, SgRule
+from netemu.model.resources import NaclEntry, SgRule
+from netemu.packet import ANY, ICMP, ICMPV6, PROTOCOL_NAMES, TCP, UDP
 
 
 def parse_protocol(word: str) -> int:

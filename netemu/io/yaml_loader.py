@@ -16,7 +16,8 @@ from netemu.addr import parse_address, parse_network
 from netemu.errors import InputError
 from netemu.io.rule_text import parse_nacl_entry, parse_sg_rule
 from netemu.io.safe_read import decode_utf8, read_bytes_capped
-from netemu.model import aws_services, defaults
+from netemu.model import aws_services
+from netemu.model.finish import allocate_ip, allow_all_egress
 from netemu.model.resources import (
     EC2,
     IGW,
@@ -25,6 +26,7 @@ from netemu.model.resources import (
     NAT_ENI,
     PCX,
     RDS,
+    RESOURCE_KINDS,
     VPCE,
     VPCE_ENI,
     Eni,
@@ -152,10 +154,7 @@ class _Builder:
         self.file = file
         self.lines = lines
         self.where: dict[str, int] = {}     # resource id -> line
-        self.out: dict[str, list] = {k: [] for k in (
-            "vpcs", "subnets", "route_tables", "network_acls", "security_groups", "enis",
-            "nat_gateways", "internet_gateways", "endpoints", "peerings", "functions",
-            "hosts", "prefix_lists")}
+        self.out: dict[str, list] = {k: [] for k in RESOURCE_KINDS}
         self.kind_of: dict[str, str] = {}   # name -> route target kind
         self.used_ips: dict[str, set] = {}   # subnet -> used addresses
         self.named: dict[str, str] = {}      # shared-namespace name -> its kind
@@ -279,20 +278,22 @@ class _Builder:
             self.name(ep, "endpoint", path + ("endpoints", ep))
             self.kind_of[ep] = VPCE
 
+        # the main route table (unless named), default ACL and default group are made by
+        # `finish`; errors naming them point at the VPC
         default_acl, default_sg = f"{name}-default-acl", f"{name}-default-sg"
-        acls = [NetworkAcl(default_acl, name, defaults.default_acl_entries(), default=True)]
+        for made in (default_acl, default_sg):
+            self.where.setdefault(made, self.lines.get(path, 0))
         for acl_name, acl in self.mapping(body.get("network_acls"), path + ("network_acls",),
                                           "network_acls").items():
-            acls.append(self.acl(acl_name, acl, name, path + ("network_acls", acl_name)))
-        for acl in acls:
-            self.add("network_acls", acl, path + ("network_acls", acl.id))
+            acl_path = path + ("network_acls", acl_name)
+            self.reserved_name(acl_name, default_acl, "network acl", acl_path)
+            self.add("network_acls", self.acl(acl_name, acl, name, acl_path), acl_path)
 
-        self.add("security_groups", SecurityGroup(
-            default_sg, name, defaults.default_group_ingress(default_sg),
-            defaults.allow_all_egress(), name="default"), path)
         for sg_name, sg in self.mapping(body.get("security_groups"),
                                         path + ("security_groups",),
                                         "security_groups").items():
+            self.reserved_name(sg_name, default_sg, "security group",
+                               path + ("security_groups", sg_name))
             self.sg(sg_name, sg, name, path + ("security_groups", sg_name))
 
         tables = self.mapping(body.get("route_tables"), path + ("route_tables",),
@@ -301,15 +302,13 @@ class _Builder:
         if main not in tables and main != f"{name}-main":
             raise self.fail(f"unknown main route table {main!r}",
                             path + ("main_route_table",), name)
-        local = defaults.local_routes(cidrs)
         gateway_assoc: dict[str, list[str]] = {}
-        if main not in tables:
-            self.add("route_tables", RouteTable(main, name, local, main=True), path)
+        self.where.setdefault(main, self.lines.get(path, 0))
         for rt_name, routes in tables.items():
             rt_path = path + ("route_tables", rt_name)
             self.add("route_tables", self.route_table(
-                rt_name, routes, name, region, local, rt_name == main, rt_path,
-                gateway_assoc), rt_path)
+                rt_name, routes, name, region, rt_name == main, rt_path, gateway_assoc),
+                rt_path)
 
         subnets = self.mapping(body.get("subnets"), path + ("subnets",), "subnets")
         for sn_name, sn in subnets.items():
@@ -326,12 +325,18 @@ class _Builder:
                 self.text(sn, "acl", sn_path, sn_name, default_acl)), sn_path)
 
         self.add("vpcs", Vpc(name, cidrs, main, default_acl, igw, dns[0], dns[1], servers,
-                             region), path + (key,))      # its errors are about its CIDRs
+                             region, default_security_group=default_sg),
+                 path + (key,))      # its errors are about its CIDRs
         for nat_name, nat in nats.items():
             self.nat(nat_name, nat, path + ("nat_gateways", nat_name))
         for ep_name, ep in endpoints.items():
             self.endpoint(ep_name, ep, name, region, gateway_assoc.get(ep_name, []),
                           path + ("endpoints", ep_name))
+
+    def reserved_name(self, name: str, made: str, kind: str, path: tuple) -> None:
+        """The VPC's default ACL and group take these names (made by `finish`)."""
+        if name == made:
+            raise self.fail(f"duplicate {kind} id", path, made)
 
     def rules(self, body: dict, key: str, path: tuple, rid: str) -> list[str]:
         return list(self.texts(body, key, path, rid))
@@ -349,9 +354,6 @@ class _Builder:
                                     path + (direction, i), acl_id)
                 numbers.add(e.number)
                 entries.append(e)
-            if 32767 not in numbers:
-                entries.append(defaults.implicit_deny(egress))
-        entries.sort(key=lambda e: (e.egress, e.number))
         return NetworkAcl(acl_id, vpc, tuple(entries), name=acl_id)
 
     def sg(self, sg_id: str, body: Any, vpc: str, path: tuple) -> None:
@@ -363,14 +365,16 @@ class _Builder:
             rules[direction] = tuple(
                 self.guard(path + (direction, i), sg_id, parse_sg_rule, t, egress)
                 for i, t in enumerate(self.rules(body, direction, path, sg_id)))
-        egress_rules = rules["egress"] if "egress" in body else defaults.allow_all_egress()
+        egress_rules = rules["egress"] if "egress" in body else allow_all_egress()
         self.add("security_groups", SecurityGroup(sg_id, vpc, rules["ingress"], egress_rules,
                                                   name=sg_id), path)
 
-    def route_table(self, rt_id: str, routes: Any, vpc: str, region: str, local: tuple,
-                    main: bool, path: tuple, gateway_assoc: dict[str, list[str]]) -> RouteTable:
+    def route_table(self, rt_id: str, routes: Any, vpc: str, region: str, main: bool,
+                    path: tuple, gateway_assoc: dict[str, list[str]]) -> RouteTable:
+        """The routes written; `finish` adds the local routes (unless a NAT gateway or an
+        interface route replaces one, R2) and the gateway endpoints' routes (R5)."""
         routes = self.mapping(routes, path, f"route table {rt_id}")
-        out = list(local)
+        out = []
         for dest, target in routes.items():
             rpath = path + (dest,)
             target = self.text(routes, dest, path, rt_id)
@@ -389,8 +393,6 @@ class _Builder:
                 continue                       # R5: the endpoint adds its own route
             if "/" in dest:
                 net = self.guard(rpath, rt_id, parse_ipv4_network, dest, "route destination")
-                out = [r for r in out if not (r.destination == net and r.target_kind == LOCAL
-                                              and kind in (NAT, "network-interface"))]
                 out.append(Route(net, target, kind, blackhole=blackhole))
             else:
                 pl = self.prefix_list_id(dest, region, rpath, rt_id)
@@ -489,7 +491,7 @@ class _Builder:
             addr = self.guard(path, owner, parse_address, ip)
             used.add(addr)
             return addr
-        return self.guard(path, owner, defaults.allocate_ip, sn, used, owner)
+        return self.guard(path, owner, allocate_ip, sn, used, owner)
 
     # ---- global sections -------------------------------------------------------------
     def function(self, fn_id: str, body: Any, path: tuple) -> None:
@@ -577,16 +579,6 @@ class _Builder:
             fixed.append(RouteTable(rt.id, rt.vpc, tuple(routes), rt.main, rt.name))
         self.out["route_tables"] = fixed
 
-    def gateway_routes(self) -> None:
-        """R5: each gateway endpoint adds its prefix-list route to its route tables."""
-        by_rt: dict[str, list[Route]] = {}
-        for ep in self.out["endpoints"]:
-            for rt in ep.route_tables:
-                by_rt.setdefault(rt, []).append(Route(None, ep.id, VPCE, ep.prefix_list))
-        self.out["route_tables"] = [
-            RouteTable(rt.id, rt.vpc, rt.routes + tuple(by_rt.get(rt.id, ())), rt.main, rt.name)
-            for rt in self.out["route_tables"]]
-
 
 def load_yaml(path: str | Path) -> Topology:
     path = Path(path)
@@ -622,10 +614,6 @@ def load_yaml(path: str | Path) -> Topology:
     for name, body in peerings.items():
         b.peering(name, body, ("peerings", name))
     b.fix_eni_routes()
-    b.gateway_routes()
-    made, notes = defaults.hyperplane_enis(b.out["functions"],
-                                           {s.id: s for s in b.out["subnets"]}, b.out["enis"])
-    b.out["enis"].extend(made)
     try:
         return Topology.build(source=file, **b.out)
     except InputError as exc:

@@ -9,19 +9,16 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from netemu.packet import ICMP, ICMPV6, TCP, UDP, protocol_name
+
 Net = ipaddress.IPv4Network
 Ip = ipaddress.IPv4Address
 
-ANY = -1          # protocol number meaning "all protocols"
-ICMP, TCP, UDP, ICMPV6 = 1, 6, 17, 58
-
-PROTOCOL_NAMES = {"all": ANY, "-1": ANY, "any": ANY, "icmp": ICMP, "tcp": TCP, "udp": UDP,
-                  "icmpv6": ICMPV6}
-
-
-def protocol_name(proto: int) -> str:
-    return {ANY: "all", ICMP: "icmp", TCP: "tcp", UDP: "udp", ICMPV6: "icmpv6"}.get(
-        proto, str(proto))
+# every kind of resource a Topology holds, by its table's name; loaders, fix and lint
+# copy or rebuild a topology through this one list
+RESOURCE_KINDS = ("vpcs", "subnets", "route_tables", "network_acls", "security_groups",
+                  "enis", "nat_gateways", "internet_gateways", "endpoints", "peerings",
+                  "functions", "hosts", "prefix_lists")
 
 
 @dataclass(frozen=True)
@@ -37,6 +34,7 @@ class Vpc:
     region: str = "us-east-1"
     name: str | None = None
     ipv6_cidrs: tuple[str, ...] = ()
+    default_security_group: str | None = None   # made by `finish` when absent
 
     @property
     def resolver_ip(self) -> Ip:

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field, fields
 
 from netemu.errors import InputError
 from netemu.model import aws_services
+from netemu.model.finish import finish
 from netemu.model.resources import (
     IGW,
     LAMBDA,
     LOCAL,
     NAT,
     PCX,
+    RESOURCE_KINDS,
     VPCE,
     Eni,
     Host,
@@ -79,8 +81,11 @@ class Topology:
     @classmethod
     def build(cls, *, source: str = "", notes: Iterable[str] = (),
               unmodelled: Iterable[str] = (), warnings: Iterable[str] = (),
-              environments: bool = True, **resources: Iterable) -> Topology:
-        """Index the resources by id, add built-in prefix lists, check everything."""
+              environments: bool = True, lacking: str | None = None,
+              **resources: Iterable) -> Topology:
+        """Index the resources by id, add built-in prefix lists and what AWS adds to what a
+        user writes (`finish`), check everything. `lacking` names a source expected to hold
+        the Hyperplane ENIs it lacks, for the notes."""
         topo = cls(source=source, notes=list(notes), unmodelled=list(unmodelled),
                    warnings=list(warnings))
         topo.prefix_lists.update(aws_services.builtin_prefix_lists())
@@ -99,6 +104,7 @@ class Topology:
                 table[item.id] = item
         if resources:
             raise TypeError(f"unknown resource kinds {sorted(resources)}")
+        topo.notes.extend(finish(topo, lacking))
         topo._check()
         topo._index()
         if environments:
@@ -388,7 +394,5 @@ class Topology:
         return [e for e in self.environments.values() if e.function == function]
 
     def summary(self) -> dict[str, int]:
-        return {name: len(getattr(self, name)) for name in (
-            "vpcs", "subnets", "route_tables", "network_acls", "security_groups", "enis",
-            "nat_gateways", "internet_gateways", "endpoints", "peerings", "functions",
-            "hosts")}
+        return {name: len(getattr(self, name)) for name in RESOURCE_KINDS
+                if name != "prefix_lists"}

@@ -1,5 +1,5 @@
-"""The `netemu scale` command: options, progress bar, summary table (registered in
-netemu/cli.py)."""
+"""The `netemu scale` command: its body, progress bar and summary table (its options are
+declared in netemu/cli_scale.py, which netemu/cli.py registers without importing this)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from netemu.errors import InputError
-
-Opt = typer.Option
 
 
 def _pairs(items: list[str] | None, what: str, functions: list[str]) -> dict[str, int]:
@@ -31,58 +28,17 @@ def _pairs(items: list[str] | None, what: str, functions: list[str]) -> dict[str
     return out
 
 
-def scale(
-    topology: Annotated[Path, typer.Argument(help="A topology YAML file or an AWS CLI "
-                                             "snapshot folder.")],
-    function: Annotated[str, Opt(help="Functions to simulate, comma-separated.")],
-    load: Annotated[list[str], Opt(help="constant:RATE, steps:T=R,..., ramp:FROM,TO[,S], "
-                                   "burst:BASE,PEAK,AT,LENGTH or a CSV (time,duration"
-                                   "[,function]); FUNCTION=PROFILE for one function.")],
-    eni_model: Annotated[str, Opt(help="hyperplane, legacy or both.")] = "hyperplane",
-    duration: Annotated[float | None, Opt(help="Simulated seconds (default: the CSV's "
-                                          "end, else 600).")] = None,
-    invocation_duration: Annotated[str, Opt(help="SECONDS, exp:MEAN, uniform:LO,HI or "
-                                            "lognormal:MEDIAN,SIGMA.")] = "0.2",
-    out: Annotated[Path | None, Opt(help="Folder for timeline.csv/json, events.jsonl, "
-                                    "summary.json and PNG plots.")] = None,
-    target: Annotated[list[str] | None, Opt(help="Downstream NAME[:PORT] each environment "
-                                            "connects to (repeatable).")] = None,
-    per_invocation: Annotated[bool, Opt(help="Open connections per invocation instead of "
-                                        "per environment.")] = False,
-    connections: Annotated[int, Opt(help="Connections to each target.")] = 1,
-    db: Annotated[list[str] | None, Opt(help="TARGET=CLASS[:ENGINE], e.g. orders-db="
-                                        "db.t3.medium:postgres (repeatable).")] = None,
-    rds_proxy: Annotated[bool, Opt(help="Put RDS Proxy in front of every --db.")] = False,
-    proxy_max_percent: Annotated[int, Opt(help="RDS Proxy MaxConnectionsPercent.")] = 100,
-    proxy_borrow_timeout: Annotated[float, Opt(help="RDS Proxy ConnectionBorrowTimeout, "
-                                               "seconds.")] = 120.0,
-    db_busy: Annotated[float, Opt(help="Share of an invocation that holds its borrowed "
-                                  "DB connection (proxy).")] = 1.0,
-    db_pinned: Annotated[float, Opt(help="Share of proxy client connections pinned.")] = 0.0,
-    db_max_connections: Annotated[int | None, Opt(help="max_connections of every --db, "
-                                                  "instead of the class's default.")] = None,
-    reserved: Annotated[list[str] | None, Opt(help="FUNCTION=N reserved concurrency.")] = None,
-    provisioned: Annotated[list[str] | None, Opt(help="FUNCTION=N provisioned "
-                                                 "concurrency.")] = None,
-    new: Annotated[list[str] | None, Opt(help="FUNCTION created at t=0 (Pending until its "
-                                         "ENIs are Available).")] = None,
-    inactive: Annotated[list[str] | None, Opt(help="FUNCTION Inactive at t=0.")] = None,
-    fault: Annotated[list[str] | None, Opt(help="az:ZONE@T, nat:ID@T, eni-quota:N@T, "
-                                           "fill:SUBNET[=N]@T (repeatable).")] = None,
-    set_: Annotated[list[str] | None, Opt("--set", help="NAME=VALUE for any numeric setting "
-                                          "(account_concurrency, eni_quota, idle_reclaim, "
-                                          "cold_start, tick, ...).")] = None,
-    seed: Annotated[int, Opt(help="Seed: same seed, same run.")] = 0,
-    even: Annotated[bool, Opt(help="Evenly spaced arrivals instead of Poisson.")] = False,
-    emit_trace: Annotated[Path | None, Opt(help="Write the connections opened as JSON-lines "
-                                           "flows and replay them through the dataplane.")
-                          ] = None,
-    no_plots: Annotated[bool, Opt("--no-plots", help="Skip the PNGs.")] = False,
-    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar, no table.")] = False,
-    as_json: Annotated[bool, Opt("--json", help="Print summary.json.")] = False,
-) -> None:
-    """Simulate Lambda scaling over time: concurrency, cold starts, throttles, Hyperplane
-    or legacy ENIs, subnet addresses, NAT ports, database connections, faults."""
+def run_scale(topology: Path, function: str, load: list[str], eni_model: str,
+              duration: float | None, invocation_duration: str, out: Path | None,
+              target: list[str] | None, per_invocation: bool, connections: int,
+              db: list[str] | None, rds_proxy: bool, proxy_max_percent: int,
+              proxy_borrow_timeout: float, db_busy: float, db_pinned: float,
+              db_max_connections: int | None, reserved: list[str] | None,
+              provisioned: list[str] | None, new: list[str] | None,
+              inactive: list[str] | None, fault: list[str] | None, set_: list[str] | None,
+              seed: int, even: bool, emit_trace: Path | None, no_plots: bool, quiet: bool,
+              as_json: bool) -> None:
+    """`netemu scale` with its options parsed (declared in netemu/cli_scale.py)."""
     from netemu.apps.scale import (
         Database,
         FunctionSettings,

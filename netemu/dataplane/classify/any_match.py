@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from netemu.dataplane.classify.first_match import FirstMatch, headers
-from netemu.dataplane.classify.rules import FIELDS, RuleTable
+from netemu.rules import FIELDS, RuleTable
 
 
 class AnyMatch:

@@ -15,7 +15,7 @@ from collections import deque
 
 import numpy as np
 
-from netemu.dataplane.classify.rules import FIELDS, RuleTable
+from netemu.rules import FIELDS, RuleTable
 
 FIELD_BITS = (32, 32, 16, 16, 8)
 NONE = np.iinfo(np.int64).max

@@ -7,54 +7,17 @@ so a lookup costs a few vectorised passes rather than a dict access per packet. 
 live in stable slots (their values are columns indexed by slot); the hash index only maps
 keys to slots and is rebuilt after idle entries expire, which keeps probing tombstone-free.
 
-A key is two uint64 words: (ctx << 40 | proto << 32 | src, dst << 32 | sport << 16 | dport),
-with ctx (the element or translation domain) below 2**24."""
+Keys are two uint64 words, encoded and hashed by netemu.dataplane.flowkey."""
 
 from __future__ import annotations
 
 import numpy as np
 
-KEY_WORDS = 2
-CTX_LIMIT = 1 << 24
-_M1 = np.uint64(0x9E3779B97F4A7C15)
-_M2 = np.uint64(0xC2B2AE3D27D4EB4F)
-_M3 = np.uint64(0x94D049BB133111EB)
-
-
-def pack_keys(ctx, src, dst, sport, dport, proto) -> np.ndarray:
-    """(n, 2) uint64 flow keys; scalars broadcast."""
-    ctx, src, dst, sport, dport, proto = (np.asarray(x, dtype=np.uint64) for x in
-                                          (ctx, src, dst, sport, dport, proto))
-    if ctx.size and int(ctx.max()) >= CTX_LIMIT:
-        raise ValueError(f"flow context must be below {CTX_LIMIT}")
-    k0 = (ctx << np.uint64(40)) | (proto << np.uint64(32)) | src
-    k1 = (dst << np.uint64(32)) | (sport << np.uint64(16)) | dport
-    k0, k1 = np.broadcast_arrays(k0, k1)
-    return np.stack([np.ravel(k0), np.ravel(k1)], axis=1)
-
-
-def reply_keys(ctx, src, dst, sport, dport, proto) -> np.ndarray:
-    """Keys of the reply direction of the given packets (addresses and ports swapped)."""
-    return pack_keys(ctx, dst, src, dport, sport, proto)
-
-
-def reverse_keys(keys: np.ndarray) -> np.ndarray:
-    """Packed keys with src/dst and sport/dport swapped."""
-    k0, k1 = keys[:, 0], keys[:, 1]
-    low32, low16 = np.uint64(0xFFFFFFFF), np.uint64(0xFFFF)
-    src, dst = k0 & low32, k1 >> np.uint64(32)
-    sport, dport = (k1 >> np.uint64(16)) & low16, k1 & low16
-    r0 = (k0 & ~low32) | dst
-    r1 = (src << np.uint64(32)) | (dport << np.uint64(16)) | sport
-    return np.stack([r0, r1], axis=1)
+from netemu.dataplane.flowkey import KEY_WORDS, index_hash
 
 
 def _hash(keys: np.ndarray, bits: int) -> np.ndarray:
-    h = keys[:, 0] * _M1 ^ keys[:, 1] * _M2
-    h ^= h >> np.uint64(31)
-    h *= _M3
-    h ^= h >> np.uint64(29)
-    return (h >> np.uint64(64 - bits)).astype(np.int64)
+    return index_hash(keys[:, 0], keys[:, 1], bits)
 
 
 class FlowTable:
@@ -119,20 +82,36 @@ class FlowTable:
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
         src = missing[first[order]]               # batch rows that create an entry
-        new = self._allocate(src.size)
-        self._keys[new] = keys[src]
+        new = self.insert_new(
+            keys[src], np.broadcast_to(np.asarray(ts, np.float64), len(keys))[src],
+            **{name: np.broadcast_to(np.asarray(col), len(keys))[src]
+               for name, col in values.items()})
+        slots[missing] = new[rank[inverse.ravel()]]
+        return slots
+
+    def insert_new(self, keys: np.ndarray, ts, **values) -> np.ndarray:
+        """Slots for keys known to be distinct and absent (a caller that grouped and
+        looked up its batch already skips insert's second lookup and grouping); values
+        not given are 0."""
+        keys = np.asarray(keys, np.uint64).reshape(-1, KEY_WORDS)
+        n = len(keys)
+        new = self._allocate(n)
+        if n == 0:
+            return new
+        self._keys[new] = keys
         self._alive[new] = True
-        self.last[new] = np.broadcast_to(np.asarray(ts, np.float64), len(keys))[src]
-        for name, col in values.items():
-            self.values[name][new] = np.broadcast_to(np.asarray(col), len(keys))[src]
-        for name in self.values.keys() - values.keys():
-            self.values[name][new] = 0
-        if (self.capacity - self._nfree) * 2 > len(self._index):
+        self.last[new] = ts
+        for name, col in self.values.items():
+            col[new] = values.get(name, 0)
+        if self.used() * 2 > len(self._index):
             self._rebuild()
         else:
             self._place(new)
-        slots[missing] = new[rank[inverse.ravel()]]
-        return slots
+        return new
+
+    def used(self) -> int:
+        """Slots taken, alive or not yet compacted (memory, not flows)."""
+        return self.capacity - self._nfree
 
     def touch(self, slots: np.ndarray, ts) -> None:
         """Record activity: last-seen becomes the latest of its value and ts."""

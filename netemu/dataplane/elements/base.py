@@ -11,23 +11,60 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from netemu.addr import int_to_ip
-from netemu.dataplane.packet import DELIVERED, DROPPED
 from netemu.dataplane.reasons import CODE
+from netemu.packet import DELIVERED, DROPPED
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node a kind declares: its key, and the subnet and ENI it sits at (if any)."""
+    key: tuple[str, str]
+    subnet: str | None = None
+    eni: str | None = None
 
 
 class Element:
+    """A hop kind. The class declares the nodes it builds (`nodes`), builds them from the
+    topology and the graph (`build`, resolving next nodes by name with `graph.link`), and
+    names the route targets it stands for (`route_targets`, `route_node`). An instance
+    decides for a batch (`process`) and shows that decision as data (`table`)."""
     kind = "element"
+    next_names: tuple[str, ...] = ()      # the names of its next nodes (graph edges)
+    route_targets: tuple[str, ...] = ()   # route target kinds (R3) that lead here
+    direction: str | None = None          # egress | ingress, for a boundary's two sides
 
     def __init__(self, resource: str) -> None:
         self.resource = resource
-        self.index = -1          # set by the pipeline
+        self.index = -1          # set by the graph
+        self.key: tuple[str, str] = ("", "")
         self.subnet = -1         # index of the subnet it sits in, -1 outside any subnet
+        self.reply_from = -1     # where the answer to what it delivers starts, -1: the source
 
+    # ---- building ----------------------------------------------------------------------
+    @classmethod
+    def nodes(cls, topo, graph) -> list:
+        """The Nodes this kind builds (declared before any is built)."""
+        return []
+
+    @classmethod
+    def build(cls, topo, graph) -> list[tuple[tuple[str, str], Element]]:
+        """(key, element) for each node declared."""
+        return []
+
+    @classmethod
+    def route_node(cls, topo, graph, target: str) -> tuple[str, str]:
+        raise NotImplementedError
+
+    # ---- deciding ----------------------------------------------------------------------
     @property
     def name(self) -> str:
         return f"{self.kind}:{self.resource}"
 
     def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
+        raise NotImplementedError
+
+    def table(self) -> list:
+        """The decision as rows (table.Row), first that holds decides (see table.py)."""
         raise NotImplementedError
 
     def rule_text(self, rule: int) -> str:
@@ -36,6 +73,10 @@ class Element:
     def drop_resource(self, rule: int) -> str:
         """The resource a drop here is blamed on (a group, an ACL, a route table...)."""
         return self.resource
+
+    def decider(self, rule: int) -> str:
+        """The resource that decided a hop here (what a trace shows as `resource`)."""
+        return self.drop_resource(rule)
 
     def __repr__(self) -> str:
         return self.name
@@ -54,15 +95,28 @@ class Observation:
 
 @dataclass
 class Hop:
+    """One element's part in one packet's journey, as structured fields: `resource` is
+    what decided (the ACL, the route table, the security group...), `at` the resource
+    the element sits at (the ENI, the subnet, the gateway), `direction` the side of a
+    boundary (egress, ingress) or None, `rule` the text of the deciding rule or None."""
     packet: int
     element: str
     kind: str
     resource: str
     decision: str                 # allow, forward, translate, deliver, drop
-    rule: str = ""
-    reason: str = ""
+    rule: str | None = None
+    reason: str | None = None
     before: tuple | None = None   # (src, sport, dst, dport) before a translation
     after: tuple | None = None
+    at: str = ""
+    direction: str | None = None
+    rule_index: int = -1
+
+
+def _hop(i, here: Element, decision: str, rule: int = -1, **kw) -> Hop:
+    return Hop(int(i), here.name, here.kind, here.decider(rule), decision,
+               (here.rule_text(rule) or None) if rule >= 0 else None, at=here.resource,
+               direction=here.direction, rule_index=rule, **kw)
 
 
 def five(b: np.ndarray, i: int) -> tuple[str, int, str, int]:
@@ -100,8 +154,7 @@ class Runtime:
         if self.recording:
             rules = np.broadcast_to(np.asarray(-1 if rule is None else rule), idx.shape)
             for i, r in zip(idx, rules, strict=True):
-                self.hops.append(Hop(int(i), here.name, here.kind, here.resource, decision,
-                                     here.rule_text(int(r)) if r >= 0 else ""))
+                self.hops.append(_hop(i, here, decision, int(r)))
 
     def translate(self, b: np.ndarray, idx: np.ndarray, here: Element, column: str,
                   values, *, port_column: str | None = None, ports=None) -> None:
@@ -114,8 +167,8 @@ class Runtime:
             b[port_column][idx] = ports
         if before is not None:
             for k, i in enumerate(idx):
-                self.hops.append(Hop(int(i), here.name, here.kind, here.resource, "translate",
-                                     before=before[k], after=five(b, i)))
+                self.hops.append(_hop(i, here, "translate", before=before[k],
+                                      after=five(b, i)))
 
     def drop(self, b: np.ndarray, idx: np.ndarray, here: Element, reason: str,
              rule=None) -> None:
@@ -129,9 +182,7 @@ class Runtime:
         if self.recording:
             rules = np.broadcast_to(np.asarray(-1 if rule is None else rule), idx.shape)
             for i, r in zip(idx, rules, strict=True):
-                self.hops.append(Hop(int(i), here.name, here.kind, here.drop_resource(int(r)),
-                                     "drop", here.rule_text(int(r)) if r >= 0 else "",
-                                     reason))
+                self.hops.append(_hop(i, here, "drop", int(r), reason=reason))
 
     def observe(self, b: np.ndarray, idx: np.ndarray, point, accept) -> None:
         """Remember packets as an observation point (an ENI, a gateway) saw them, and
@@ -152,4 +203,4 @@ class Runtime:
         self.deliver_count[here.index] += self.packets(idx)
         if self.recording:
             for i in idx:
-                self.hops.append(Hop(int(i), here.name, here.kind, here.resource, "deliver"))
+                self.hops.append(_hop(i, here, "deliver"))

@@ -8,9 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 from netemu.dataplane.classify.any_match import AnyMatch
-from netemu.dataplane.compile_rules import CompiledSg
-from netemu.dataplane.elements.base import Element, Runtime
+from netemu.dataplane.compile_rules import CompiledSg, compile_sg
+from netemu.dataplane.elements.base import Element, Node, Runtime
 from netemu.dataplane.state import ConnTrack
+from netemu.dataplane.table import TRACKED_REPLY, Row, point, rule_boxes
+from netemu.model.resources import ENI_TARGET, NAT_ENI
 
 
 class _SgElement(Element):
@@ -18,7 +20,8 @@ class _SgElement(Element):
 
     def __init__(self, eni: str, subnet: int, groups: tuple[str, ...],
                  sg: tuple[CompiledSg, AnyMatch | None] | None, conntrack: ConnTrack,
-                 next_element: int) -> None:
+                 next_element: int, next_key: tuple[str, str] = ("", ""),
+                 point: int = -1) -> None:
         super().__init__(eni)
         self.subnet = subnet
         self.groups = groups
@@ -29,7 +32,8 @@ class _SgElement(Element):
         self.has_rules = self.sg is not None and len(self.sg.rules) > 0
         self.conntrack = conntrack
         self.next = next_element
-        self.point = -1              # observation point: this ENI (set by the pipeline)
+        self.point = point           # observation point: this ENI
+        self.next_key = next_key
 
     def rule_text(self, rule: int) -> str:
         return self.sg.describe(rule)[1] if self.sg is not None else ""
@@ -66,17 +70,42 @@ class _SgElement(Element):
     def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
         b["node"][self.check(b, idx, rt)] = self.next
 
+    def decider(self, rule: int) -> str:
+        """The group whose rule allowed, else the group (or the ENI of several)."""
+        if rule >= 0 and self.sg is not None:
+            return self.sg.describe(rule)[0]
+        return self.drop_resource(rule)
+
+    def sg_rows(self) -> list[Row]:
+        """S3 then S1/S2: a tracked reply passes, then any rule that matches (one row per
+        compiled row: the very RuleTable the matcher is compiled from), else dropped."""
+        to = self.next_key
+        if self.sg is None:                       # G5: no groups on a NAT gateway's ENI
+            return [Row(next=to)]
+        rows = [Row(state=TRACKED_REPLY, next=to)]
+        rules = self.sg.table.rule
+        rows += [Row(box, next=to, rule=self.rule_text(int(rules[i])))
+                 for i, box in enumerate(rule_boxes(self.sg.table))]
+        reason = "ENI_SG_RULES_MISMATCH" if self.has_rules else "SG_HAS_NO_RULES"
+        return rows + [Row(action="drop", reason=reason)]
+
+    def table(self) -> list[Row]:
+        return self.sg_rows()
+
 
 class EniOut(_SgElement):
     """Traffic leaving an interface: its groups' egress rules, then its subnet's router.
     Traffic to the Amazon resolver, metadata and time sync skips the groups (S6)."""
     kind = "eni-egress"
     egress = True
+    direction = "egress"
+    next_names = ("router", "amazon-provided")
 
     def __init__(self, *args, exempt: np.ndarray, exempt_sink: int) -> None:
         super().__init__(*args)
         self.exempt = exempt
         self.exempt_sink = exempt_sink
+        self.exempt_key: tuple[str, str] = ("amazon", "")
 
     def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
         free = np.isin(b["dst"][idx], self.exempt)
@@ -85,10 +114,63 @@ class EniOut(_SgElement):
             idx = idx[~free]
         super().process(b, idx, rt)
 
+    def table(self) -> list[Row]:
+        """S6 first: the Amazon-provided addresses are not filtered."""
+        return [Row({"dst": point(a)}, next=self.exempt_key) for a in self.exempt] \
+            + self.sg_rows()
+
 
 class EniIn(_SgElement):
     """Traffic arriving at an interface: ingress rules, then what owns the interface."""
     kind = "eni-ingress"
+    direction = "ingress"
+    next_names = ("owner",)
+
+    @classmethod
+    def nodes(cls, topo, graph) -> list:
+        """Both sides of every interface (ingress first), and what sits behind it when
+        that is no NAT gateway (which declares its own node)."""
+        out = []
+        for e in graph.book.eni_ids:
+            sub = topo.enis[e].subnet
+            out += [Node(("in", e), sub, e), Node(("out", e), sub)]
+            if graph.eni_role(e) != "nat-eni":
+                out.append(Node(graph.owner_key(e)))
+        return out
+
+    @classmethod
+    def build(cls, topo, graph) -> list:
+        """Both sides of every interface, sharing its connection tracking, each side
+        with its groups' rules compiled once per (group set, direction)."""
+        book, doors, out = graph.book, graph.doors, []
+        cache: dict = {}
+
+        def compiled(groups: tuple[str, ...], egress: bool):
+            key = (tuple(sorted(groups)), egress)
+            if key not in cache:
+                sg = compile_sg(topo, groups, egress)
+                cache[key] = (sg, AnyMatch(sg.table) if len(sg.table) else None)
+            return cache[key]
+
+        for i, e in enumerate(book.eni_ids):
+            eni = topo.enis[e]
+            sub = int(book.eni_subnet[i])
+            track = ConnTrack(graph.settings.timeouts)
+            no_sg = eni.kind == NAT_ENI            # G5
+            sg_out = None if no_sg else compiled(eni.security_groups, True)
+            sg_in = None if no_sg else compiled(eni.security_groups, False)
+            router = ("router", eni.subnet)
+            egress = EniOut(e, sub, eni.security_groups, sg_out, track,
+                            graph.link(("out", e), "router", router), router, i,
+                            exempt=graph.service_addresses,
+                            exempt_sink=graph.link(("out", e), "amazon-provided",
+                                                   ("amazon", "")))
+            owner = graph.owner_key(e)
+            ingress = EniIn(e, sub, eni.security_groups, sg_in, track,
+                            graph.link(("in", e), "owner", owner), owner, i)
+            assert ingress.next == doors.owner_of_eni[i]
+            out += [(("in", e), ingress), (("out", e), egress)]
+        return out
 
 
 class SourceDestCheck(Element):
@@ -98,12 +180,44 @@ class SourceDestCheck(Element):
     (ENI_SOURCE_DEST_CHECK_RESTRICTION). Only route targets have this element: traffic
     to an interface's own address never needs it."""
     kind = "eni-source-dest-check"
+    next_names = ("interface",)
+    route_targets = (ENI_TARGET,)
 
     def __init__(self, eni: str, ip: int, subnet: int, eni_in: int) -> None:
         super().__init__(eni)
         self.ip = ip
         self.subnet = subnet
         self.next = eni_in
+        self.next_key = ("in", eni)
+
+    @classmethod
+    def _checked(cls, graph) -> list[str]:
+        """Route targets that forward nothing: neither a NAT gateway's nor a NAT
+        instance's interface."""
+        return [e for e in graph.route_target_enis()
+                if graph.eni_role(e) != "nat-eni" and not graph.forwards(e)]
+
+    @classmethod
+    def nodes(cls, topo, graph) -> list:
+        return [Node(("sdc", e), topo.enis[e].subnet, e) for e in cls._checked(graph)]
+
+    @classmethod
+    def build(cls, topo, graph) -> list:
+        book = graph.book
+        return [(("sdc", e), cls(e, int(topo.enis[e].private_ip),
+                                 int(book.eni_subnet[book.eni_index[e]]),
+                                 graph.link(("sdc", e), "interface", ("in", e))))
+                for e in cls._checked(graph)]
+
+    @classmethod
+    def route_node(cls, topo, graph, target: str) -> tuple[str, str]:
+        """A route to an interface: through its check, if it has one."""
+        return ("sdc", target) if graph.has(("sdc", target)) else ("in", target)
+
+    def table(self) -> list[Row]:
+        return [Row({"dst": point(self.ip)}, next=self.next_key),
+                Row(action="drop", reason="ENI_SOURCE_DEST_CHECK_RESTRICTION",
+                    rule=self.rule_text(0))]
 
     def rule_text(self, rule: int) -> str:
         return f"{self.resource} source/destination check: on"

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from netemu.addr import PRIVATE_NETS, in_ranges
-from netemu.dataplane.elements.base import Element, Runtime
+from netemu.addr import PRIVATE_NETS, in_ranges, net_range
+from netemu.dataplane.elements.base import Element, Node, Runtime
 from netemu.dataplane.elements.snat import translate_back, translate_out
 from netemu.dataplane.state import SourceNat
+from netemu.dataplane.table import KNOWN_TRANSLATION, NO_PORT, Row, point
+from netemu.model import aws_services
 
 
 class LambdaService(Element):
     """Where execution environments send from and replies are delivered to. A function
     without VPC configuration leaves through Lambda's own NAT to the internet (L1)."""
     kind = "lambda-service"
+    next_names = ("hyperplane", "internet")
 
     def __init__(self, base: int, per_function: int, hyperplane: np.ndarray,
                  in_vpc: np.ndarray, public_nat: SourceNat, internet: int,
-                 vpc_cidrs: list) -> None:
+                 vpc_cidrs: list, hp_keys: dict | None = None) -> None:
         super().__init__("lambda-service-vpc")
         self.base, self.per_function = base, per_function
         # per function: the Hyperplane element of each of its subnets (-1 padded), how
@@ -29,6 +32,64 @@ class LambdaService(Element):
         self.public_nat = public_nat
         self.internet = internet
         self.unreachable = list(PRIVATE_NETS) + list(vpc_cidrs)
+        self.hp_keys = hp_keys or {}          # Hyperplane node index -> its key
+
+    @classmethod
+    def nodes(cls, topo, graph) -> list:
+        return [Node(("lambda", ""))]
+
+    @classmethod
+    def build(cls, topo, graph) -> list:
+        here = ("lambda", "")
+        width = max([len(f.subnets) for f in topo.functions.values()] + [1])
+        # per function, the Hyperplane element of each subnet (-1: no ENI there; -2 pads)
+        table = np.full((len(topo.functions), width), -2, dtype=np.int64)
+        keys = {}
+        for i, name in enumerate(topo.function_order):
+            for j in range(len(topo.functions[name].subnets)):
+                eni = topo.environment(name, j).eni
+                table[i, j] = graph.link(here, "hyperplane", ("hp", eni)) if eni else -1
+                if eni:
+                    keys[int(table[i, j])] = ("hp", eni)
+        lambda_ip = int(aws_services.LAMBDA_PUBLIC_EGRESS.network_address + 10)
+        element = cls(int(aws_services.LAMBDA_ENV_BASE), aws_services.ENVS_PER_FUNCTION,
+                      table, np.array([topo.functions[f].in_vpc for f in topo.function_order],
+                                      dtype=bool),
+                      SourceNat(lambda_ip, seed=graph.settings.seed),
+                      graph.link(here, "internet", ("internet", "")),
+                      [c for v in topo.vpcs.values() for c in v.cidrs], keys)
+        return [(here, element)]
+
+    def table(self) -> list[Row]:
+        """Replies to Lambda's own egress, then environments as destinations, then per
+        function: each environment address (environment k leaves by subnet k mod n, L7)
+        to its Hyperplane NAT, or out through Lambda's own NAT without VPC (L1)."""
+        pub = {"dst": point(self.public_nat.ip)}
+        n_fn = len(self.in_vpc)
+        envs = (self.base, self.base + n_fn * self.per_function - 1)
+        rows = [Row(pub, "rewrite", ("lambda", ""), state=KNOWN_TRANSLATION,
+                    rewrite={"dst": "original", "dport": "original"}),
+                Row(pub, "drop", reason="LAMBDA_INBOUND_NOT_SUPPORTED")]
+        if n_fn:
+            rows.append(Row({"dst": envs}, "deliver"))
+        for f in range(n_fn):
+            lo = self.base + f * self.per_function
+            span = {"src": (lo, lo + self.per_function - 1)}
+            if not self.in_vpc[f]:
+                rows += [Row({**span, "dst": net_range(n)}, "drop", reason="LAMBDA_NOT_IN_VPC")
+                         for n in self.unreachable]
+                rows += [Row(span, "drop", reason="LAMBDA_ENI_CONNECTION_LIMIT",
+                             state=NO_PORT),
+                         Row(span, "rewrite", ("internet", ""),
+                             rewrite={"src": self.public_nat.ip, "sport": "allocated"})]
+                continue
+            hp = self.hyperplane[f][: self.n_subnets[f]]
+            for k in range(self.per_function if len(hp) > 1 else 1):
+                box = {"src": point(lo + k)} if len(hp) > 1 else span
+                nxt = int(hp[k % len(hp)])
+                rows.append(Row(box, next=self.hp_keys[nxt]) if nxt >= 0 else
+                            Row(box, "drop", reason="LAMBDA_ENI_MISSING"))
+        return rows + [Row(action="drop", reason="NOT_PLACED")]
 
     def function_of(self, ips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Function index (-1 when the address is no environment's) and environment number."""
@@ -68,13 +129,40 @@ class HyperplaneNat(Element):
     """L3: environments' flows NATed onto the ENI's private IP and a port; replies
     translated back; anything else arriving at the ENI is refused (L5)."""
     kind = "hyperplane-nat"
+    next_names = ("lambda-service", "interface")
 
-    def __init__(self, eni: str, ip: int, nat: SourceNat, lambda_service: int) -> None:
+    def __init__(self, eni: str, ip: int, nat: SourceNat, lambda_service: int,
+                 eni_out: int) -> None:
         super().__init__(eni)
         self.ip = ip
         self.nat = nat
         self.lambda_service = lambda_service
-        self.eni_out = -1
+        self.eni_out = eni_out
+
+    @classmethod
+    def build(cls, topo, graph) -> list:
+        """What sits behind every Lambda ENI (EniIn declares the nodes)."""
+        out = []
+        for i, e in enumerate(graph.book.eni_ids):
+            if graph.eni_role(e) != "hp":
+                continue
+            ip, key = int(topo.enis[e].private_ip), ("hp", e)
+            out.append((key, cls(e, ip, SourceNat(
+                ip, total=graph.settings.hyperplane_connections, seed=graph.settings.seed + i),
+                graph.link(key, "lambda-service", ("lambda", "")),
+                graph.link(key, "interface", ("out", e)))))
+        return out
+
+    def table(self) -> list[Row]:
+        """L3 and L5: replies translated back, nothing else gets in; environments' flows
+        get the ENI's address and a port."""
+        mine = {"dst": point(self.ip)}
+        return [Row(mine, "rewrite", ("lambda", ""), state=KNOWN_TRANSLATION,
+                    rewrite={"dst": "original", "dport": "original"}),
+                Row(mine, "drop", reason="LAMBDA_INBOUND_NOT_SUPPORTED"),
+                Row(action="drop", reason="LAMBDA_ENI_CONNECTION_LIMIT", state=NO_PORT),
+                Row(action="rewrite", next=("out", self.resource),
+                    rewrite={"src": self.ip, "sport": "allocated"})]
 
     def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:
         inbound = b["dst"][idx] == self.ip

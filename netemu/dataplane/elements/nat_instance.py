@@ -15,10 +15,12 @@ import numpy as np
 from netemu.dataplane.elements.base import Element, Runtime
 from netemu.dataplane.elements.snat import translate_out
 from netemu.dataplane.state import SourceNat
+from netemu.dataplane.table import KNOWN_TRANSLATION, NO_PORT, Row, point
 
 
 class NatInstance(Element):
     kind = "nat-instance"
+    next_names = ("interface",)
 
     def __init__(self, resource: str, eni: str, ip: int, nat: SourceNat,
                  eni_out: int) -> None:
@@ -28,6 +30,31 @@ class NatInstance(Element):
         self.nat = nat
         self.eni_out = eni_out
         self.reply_from = eni_out          # what it answers itself leaves by its interface
+
+    @classmethod
+    def build(cls, topo, graph) -> list:
+        """What sits behind every instance interface with the check off (EniIn declares
+        the nodes)."""
+        out = []
+        for i, e in enumerate(graph.book.eni_ids):
+            if not graph.forwards(e):
+                continue
+            eni, host = topo.enis[e], topo.host_by_eni.get(e)
+            ip, key = int(eni.private_ip), ("owner", e)
+            out.append((key, cls(eni.attached_to or (host.id if host else e), e, ip,
+                                 SourceNat(ip, seed=graph.settings.seed + 104_729 * (i + 1)),
+                                 graph.link(key, "interface", ("out", e)))))
+        return out
+
+    def table(self) -> list[Row]:
+        mine, out = {"dst": point(self.ip)}, ("out", self.eni)
+        return [Row(mine, "rewrite", out, state=KNOWN_TRANSLATION, rule=self.rule_text(0),
+                    rewrite={"dst": "original", "dport": "original"}),
+                Row(mine, "deliver"),
+                Row({"src": point(self.ip)}, "drop", reason="ROUTING_LOOP"),
+                Row(action="drop", reason="NAT_INSTANCE_PORT_ALLOCATION", state=NO_PORT),
+                Row(action="rewrite", next=out, rule=self.rule_text(0),
+                    rewrite={"src": self.ip, "sport": "allocated"})]
 
     def rule_text(self, rule: int) -> str:
         return f"NAT instance {self.eni}: assumed to masquerade (source/dest check off)"

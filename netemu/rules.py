@@ -1,4 +1,6 @@
-"""RuleTable: rules as parallel arrays of closed intervals, in priority order.
+"""RuleTable: rules as parallel arrays of closed intervals over the packet header fields,
+in priority order. Layer 0, beside netemu.packet: the dataplane's classifiers match them,
+readers (ClassBench filters) make them and apps (lint) reason over them.
 
 Every rule kind that filters on the 5-tuple (network ACL entries, security-group rules,
 ClassBench filters) compiles to this one shape: a row matches a packet when every field

@@ -1,4 +1,7 @@
-"""PacketBatch: packets as one NumPy structured array.
+"""PacketBatch: packets as one NumPy structured array, and the protocol and TCP flag numbers.
+
+Layer 0: imported by the model, the readers and writers and the dataplane alike, so it
+imports nothing from netemu.
 
 Header columns come from readers; the dataplane fills the rest (where the packet is, its
 fate, the element and rule that decided). ICMP keeps its type in `sport` and its code in
@@ -30,8 +33,17 @@ PACKET_DTYPE = np.dtype([
 
 IN_FLIGHT, DELIVERED, DROPPED, UNPLACED = 0, 1, 2, 3
 
-TCP, UDP, ICMP = 6, 17, 1
+ANY = -1          # protocol number meaning "all protocols" in rules (never in a packet)
+ICMP, TCP, UDP, ICMPV6 = 1, 6, 17, 58
 FIN, SYN, RST, PSH, ACK, URG = 1, 2, 4, 8, 16, 32
+
+PROTOCOL_NAMES = {"all": ANY, "-1": ANY, "any": ANY, "icmp": ICMP, "tcp": TCP, "udp": UDP,
+                  "icmpv6": ICMPV6}
+
+
+def protocol_name(proto: int) -> str:
+    return {ANY: "all", ICMP: "icmp", TCP: "tcp", UDP: "udp", ICMPV6: "icmpv6"}.get(
+        proto, str(proto))
 
 
 def empty(n: int) -> np.ndarray:
