@@ -395,10 +395,51 @@ def _counts(at: np.ndarray, rule: np.ndarray, reason: np.ndarray
 
 
 def merge_records(records: list[np.ndarray]) -> np.ndarray:
-    """Records of the same ENI, 5-tuple, action and window from different batches, as one."""
+    """Records of the same ENI, 5-tuple, action and window from different batches, as one:
+    one stable sort on three packed uint64 words rather than `np.unique(axis=0)` over
+    eight int64 columns (which sorts rows of objects, ~10x slower)."""
     if not records:
         return np.zeros(0, dtype=records[0].dtype if records else None)
     r = np.concatenate(records)
+    if len(r) == 0:
+        return r
+    win = r["start"] // 600
+    if not _packable(r, win):
+        return _merge_records_wide(r)
+    u = np.uint64
+    k0 = (r["interface_id"].astype(u) << u(40)) | win.astype(u)
+    k1 = (r["src"].astype(u) << u(32)) | r["dst"].astype(u)
+    k2 = ((r["sport"].astype(u) << u(48)) | (r["dport"].astype(u) << u(32))
+          | (r["proto"].astype(u) << u(8)) | r["action"].astype(u))
+    order = np.lexsort((k2, k1, k0))           # stable: a group's first row comes first
+    k0, k1, k2 = k0[order], k1[order], k2[order]
+    head = np.ones(len(r), bool)
+    head[1:] = (k0[1:] != k0[:-1]) | (k1[1:] != k1[:-1]) | (k2[1:] != k2[:-1])
+    starts = np.flatnonzero(head)
+    out = r[order[starts]]
+    for col in ("packets", "bytes"):       # exact int64 sums (a record may hold 10^12)
+        v = r[col][order]
+        out[col] = np.add.reduceat(v, starts)
+        big = np.add.reduceat(v.astype(np.float64), starts) >= 2.0**63 - 2**11
+        out[col][big] = np.iinfo(np.int64).max          # saturate, as group_sum does
+    out["start"] = np.minimum.reduceat(r["start"][order], starts)
+    out["end"] = np.maximum.reduceat(r["end"][order], starts)
+    # ties of (ENI, start) in the order of the other fields, as np.unique left them
+    return out[np.lexsort((out["start"], out["interface_id"]))]
+
+
+def _packable(r: np.ndarray, win: np.ndarray) -> bool:
+    """Whether every key field fits its bits in merge_records' packed words."""
+    def within(x, hi) -> bool:
+        return bool(x.min() >= 0 and x.max() < hi)
+    return (within(r["interface_id"], 1 << 24) and within(win, 1 << 40)
+            and within(r["src"], 1 << 32) and within(r["dst"], 1 << 32)
+            and within(r["sport"], 1 << 16) and within(r["dport"], 1 << 16)
+            and within(r["proto"], 1 << 16) and within(r["action"], 1 << 8))
+
+
+def _merge_records_wide(r: np.ndarray) -> np.ndarray:
+    """merge_records for keys that do not pack (negative or out-of-range fields)."""
     keys = np.stack([r[c].astype(np.int64) for c in (
         "interface_id", "src", "dst", "sport", "dport", "proto", "action")] +
         [r["start"] // 600], axis=1)

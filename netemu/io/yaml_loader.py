@@ -17,7 +17,7 @@ from netemu.errors import InputError
 from netemu.io.rule_text import parse_nacl_entry, parse_sg_rule
 from netemu.io.safe_read import decode_utf8, read_bytes_capped
 from netemu.model import aws_services
-from netemu.model.finish import allocate_ip, allow_all_egress
+from netemu.model.finish import AddressSet, allocate_ip, allow_all_egress
 from netemu.model.resources import (
     EC2,
     IGW,
@@ -486,7 +486,7 @@ class _Builder:
         sn = next((s for s in self.out["subnets"] if s.id == subnet), None)
         if sn is None:
             raise self.fail(f"unknown subnet {subnet!r}", path + ("subnet",), owner)
-        used = self.used_ips.setdefault(subnet, set())
+        used = self.used_ips.setdefault(subnet, AddressSet())
         if ip is not None:
             addr = self.guard(path, owner, parse_address, ip)
             used.add(addr)

@@ -64,10 +64,21 @@ def local_routes(cidrs: Iterable[ipaddress.IPv4Network]) -> tuple[Route, ...]:
     return tuple(Route(c, LOCAL, LOCAL) for c in cidrs)
 
 
+class AddressSet(set):
+    """Addresses in use in one subnet, with the lowest address not yet known to be taken,
+    so that handing out thousands of addresses in one subnet stays linear: a set only
+    grows, so every address below the cursor stays taken."""
+
+    cursor: int = 0
+
+
 def free_ips(subnet: Subnet, used: set[ipaddress.IPv4Address]) -> Iterable[ipaddress.IPv4Address]:
     """Addresses of the subnet AWS could still hand out, lowest first."""
     reserved = set(subnet.reserved())
-    for ip in subnet.cidr.hosts():
+    first = int(subnet.cidr.network_address)
+    start = max(first + 1, getattr(used, "cursor", 0))
+    for n in range(start, int(subnet.cidr.broadcast_address)):
+        ip = ipaddress.IPv4Address(n)
         if ip not in reserved and ip not in used:
             yield ip
 
@@ -76,6 +87,8 @@ def allocate_ip(subnet: Subnet, used: set[ipaddress.IPv4Address], owner: str
                 ) -> ipaddress.IPv4Address:
     for ip in free_ips(subnet, used):
         used.add(ip)
+        if isinstance(used, AddressSet):
+            used.cursor = int(ip) + 1
         return ip
     raise InputError(f"subnet {subnet.id} ({subnet.cidr}) has no free IP address left "
                      "(SubnetIPAddressLimitReachedException)", resource=owner)

@@ -283,22 +283,22 @@ def verify(ctx: Context, check: Callable, key: tuple, changes, paths: list[FnPat
                                  LintSettings(ctx.settings.eni_quota, verify=False),
                                  only=involved)
     except InputError as exc:
-        return "unverified", f"not verified: the change does not apply here ({exc.problem})"
+        return "unverified", f"the change does not apply here ({exc.problem})"
     if any(finding_key(f) == key for f in check(fixed)):
-        return "unverified", "not verified: lint still reports it with the change applied"
+        return "unverified", "lint still reports it with the change applied"
     for p in paths:
         if expect_ok and not fixed.ok(p):
             r = fixed.trace(p)
             why = r.problem if isinstance(r, InputError) else \
                 f"{r.failed.reason} at {r.failed.dropped_at}" if r.failed else "dropped"
-            return "unverified", f"not verified: trace {p.text} still fails ({why})"
+            return "unverified", f"trace {p.text} still fails ({why})"
     fns = involved
     broken = [p for f in sorted(fns) if f in fixed.topo.functions
               for p in ctx.paths(ctx.topo.functions[f]) if ctx.ok(p) and not fixed.ok(p)]
     if broken:
-        return "unverified", f"not verified: the change breaks trace {broken[0].text}"
+        return "unverified", f"the change breaks trace {broken[0].text}"
     shown = f"; trace delivers both ways: {', '.join(p.text for p in paths)}" if paths else ""
-    return "verified", f"verified: lint re-run with the change applied no longer reports " \
+    return "verified", f"lint re-run with the change applied no longer reports " \
         f"it{shown}"
 
 

@@ -246,7 +246,7 @@ def eni_quota(ctx):
             [FixText("let functions share subnet and security-group combinations, or "
                      "request a higher 'Elastic network interfaces per VPC' quota for Lambda "
                      "in Service Quotas")], "unverified",
-            "not verified: a quota increase is not a configuration netemu can apply and "
+            "a quota increase is not a configuration netemu can apply and "
             "trace", ctx.line(vpc, "vpcs"))
 
 
@@ -266,7 +266,7 @@ def function_limits(ctx):
             "rest with its first 16 subnets and 5 groups.",
             [FixText(f"give function {fn} at most {MAX_FUNCTION_SUBNETS} subnets and "
                      f"{MAX_FUNCTION_SGS} security groups (merge groups' rules)")],
-            "unverified", "not verified: which subnets or groups to drop is a choice "
+            "unverified", "which subnets or groups to drop is a choice "
             "netemu cannot make for you", ctx.line(fn, "functions"))
 
 
