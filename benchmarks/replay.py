@@ -2,14 +2,23 @@
 accounted, against a plain scapy `rdpcap` loop over the same file.
 
     python -m benchmarks.replay [--packets N] [--records N] [--scapy-packets N]
+                                [--concurrent N] [--batch N]
 
 The pcap holds N packets of 10-packet flows (benchmarks/synthetic.py); the flow log holds
 N records of 10 packets each. scapy's `rdpcap` only reads (it decides nothing) and runs
 at ~10^4 packets/s, so it is timed on the first packets of the same file and compared per
-packet. Results go to benchmarks/results/replay.json."""
+packet.
+
+Concurrent (issue 11): --concurrent N packets of N/10 connections whose packets are
+shuffled over the whole trace, so every connection is in flight from start to end and
+each batch meets most of them again; replayed without outputs and with an output folder
+(verdicts, flow logs per ENI), wall and CPU seconds; the flow log is replayed with
+outputs too. Results go to benchmarks/results/replay.json."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -18,9 +27,35 @@ import numpy as np
 
 from benchmarks.common import parser, write_result
 from benchmarks.end_to_end import SETTINGS
-from benchmarks.synthetic import topology, write_trace
+from benchmarks.synthetic import packets, topology, write_trace
 from netemu.apps.replay import replay
 from netemu.io.flowlog_writer import HEADER
+from netemu.io.pcap_writer import write_pcap
+
+
+def timed(topo, path: Path, out: Path | None, batch: int) -> dict:
+    """One replay: wall and CPU seconds, packets (or records) per second of each."""
+    if out is not None and out.exists():
+        shutil.rmtree(out)
+    w, c = time.perf_counter(), time.process_time()
+    s = replay(topo, [path], out, settings=SETTINGS, batch_size=batch)
+    wall, cpu = time.perf_counter() - w, time.process_time() - c
+    return {"packets": s.packets, "records": s.records, "flows": s.flows,
+            "accepted": s.accepted, "seconds": wall, "cpu_seconds": cpu,
+            "packets_per_s": s.packets / wall, "packets_per_cpu_s": s.packets / cpu,
+            "records_per_s": s.records / wall, "records_per_cpu_s": s.records / cpu}
+
+
+def concurrent(topo, tmp: Path, n: int, batch: int) -> dict:
+    """n packets of n/10 connections shuffled over the whole trace (all in flight)."""
+    pcap = tmp / "concurrent.pcap"
+    b = packets(topo, n, 10, seed=0)
+    write_pcap(pcap, (b[i:i + 262_144] for i in range(0, n, 262_144)), snaplen=96)
+    del b
+    return {"connections": -(-n // 10), "batch": batch, "cores": os.cpu_count(),
+            "load_average": os.getloadavg()[0],
+            "no_out": timed(topo, pcap, None, batch),
+            "with_out": timed(topo, pcap, tmp / "out", batch)}
 
 
 def flow_log(path: Path, records: int, topo) -> None:
@@ -50,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--scapy-packets", type=int, default=20_000)
+    ap.add_argument("--concurrent", type=int, default=1_000_000)
+    ap.add_argument("--batch", type=int, default=65_536)
     args = ap.parse_args(argv)
     topo = topology()
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         f = replay(topo, [log], settings=SETTINGS)
         t_log = time.perf_counter() - t
+        log_out = timed(topo, log, Path(tmp) / "log-out", args.batch)
+        conc = concurrent(topo, Path(tmp), args.concurrent, args.batch)
     result = {
         "pcap": {"packets": s.packets, "accepted": s.accepted, "seconds": t_pcap,
                  "packets_per_s": s.packets / t_pcap},
@@ -77,11 +116,20 @@ def main(argv: list[str] | None = None) -> int:
         "flowlogs": {"records": f.records, "packets": f.packets, "accepted": f.accepted,
                      "seconds": t_log, "records_per_s": f.records / t_log,
                      "packets_per_s": f.packets / t_log},
+        "flowlogs_with_out": log_out,
+        "concurrent": conc,
     }
     print(f"pcap replay {result['pcap']['packets_per_s']:,.0f} packets/s (x"
           f"{result['speedup_vs_rdpcap']:.0f} rdpcap, which only reads); flow-log replay "
           f"{result['flowlogs']['records_per_s']:,.0f} records/s = "
           f"{result['flowlogs']['packets_per_s']:,.0f} packets/s")
+    for k in ("no_out", "with_out"):
+        c = conc[k]
+        print(f"concurrent, {k}: {c['packets']:,} packets over {conc['connections']:,} "
+              f"connections in batches of {args.batch:,}: {c['packets_per_s']:,.0f} "
+              f"packets/s wall, {c['packets_per_cpu_s']:,.0f} per CPU second")
+    print(f"flow-log replay with outputs: {log_out['records_per_s']:,.0f} records/s wall, "
+          f"{log_out['records_per_cpu_s']:,.0f} per CPU second")
     print(f"wrote {write_result('replay', result)}")
     return 0
 

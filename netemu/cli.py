@@ -200,6 +200,13 @@ def replay(
         "--fail-on", help="Exit 1 on 'reject' (the emulation dropped anything) or "
                           "'disagree' (a flow-log record's ACCEPT/REJECT differs from the "
                           "emulation's at its ENI).")] = None,
+    engine: Annotated[str, typer.Option(help="local (one process) or dask "
+                                        "(dask.distributed; docs/dask.md).")] = "local",
+    scheduler: Annotated[str | None, typer.Option(
+        help="With --engine dask: the scheduler's address (default: a local cluster of "
+             "this machine's cores).")] = None,
+    partitions: Annotated[int | None, typer.Option(
+        help="With --engine dask: partitions (default: the cluster's threads).")] = None,
 ) -> None:
     """Replay traces through the topology: verdicts per flow, emulated flow logs per ENI,
     per-hop captures and a summary."""
@@ -207,6 +214,17 @@ def replay(
 
     if fail_on not in (None, "reject", "disagree"):
         fail(InputError(f"--fail-on {fail_on!r}: expected reject or disagree"))
+    if engine not in ("local", "dask"):
+        fail(InputError(f"--engine {engine!r}: expected local or dask"))
+    if engine == "local" and (scheduler or partitions is not None):
+        fail(InputError("--scheduler and --partitions need --engine dask"))
+    if engine == "dask":
+        from functools import partial
+
+        from netemu.apps.replay_dask import replay_dask
+        run_replay = partial(replay_dask, scheduler=scheduler, partitions=partitions,
+                             warn=lambda w: err.print(f"netemu: warning: {w}", markup=False,
+                                                      soft_wrap=True))
 
     if capture and out is None:           # before anything: a usage error, nothing written
         fail(InputError("--capture needs --out DIR: the capture is written there"))
@@ -406,6 +424,46 @@ def lint(
     from netemu.apps.lint.command import run_lint
     try:
         status = run_lint(topology, fmt, severity, fix_format)
+    except InputError as exc:
+        fail(exc)
+    raise typer.Exit(status)
+
+
+@app.command()
+def reach(
+    topology: Topo,
+    src: Annotated[str | None, typer.Option("--from", help="lambda:NAME, eni:ID, "
+                                            "instance:NAME, an address, or internet.")] = None,
+    dst: Annotated[str | None, typer.Option("--to", help="A destination, as for trace.")
+                   ] = None,
+    proto: Annotated[str | None, typer.Option(help="tcp, udp, icmp or all (default).")
+                     ] = None,
+    ports: Annotated[str | None, typer.Option(help="Destination ports A-B.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    no_fix: Annotated[bool, typer.Option("--no-fix", help="Do not search for a fix.")] = False,
+) -> None:
+    """Every request a source gets delivered with its replies back, walked symbolically
+    over the element tables (docs/reach.md); with --to, exit 0 reached, 1 not."""
+    from netemu.apps.reach.command import run_reach
+    try:
+        status = run_reach(topology, src, dst, proto, ports, as_json, fix=not no_fix)
+    except InputError as exc:
+        fail(exc)
+    raise typer.Exit(status)
+
+
+@app.command("diff")
+def diff_command(
+    before: Topo,
+    after: Topo,
+    src: Annotated[str | None, typer.Option("--from", help="Only this source.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What a change opens and closes per source; exit 1 when something that worked
+    stops working (docs/reach.md)."""
+    from netemu.apps.reach.command import run_diff
+    try:
+        status = run_diff(before, after, src, as_json)
     except InputError as exc:
         fail(exc)
     raise typer.Exit(status)

@@ -17,12 +17,14 @@ import netemu
 # known; "deep" (`make test-deep`) draws 20 times as many, fresh each run. A test asks
 # for `examples(n)` (tests/strategies.py), which scales with the profile.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+HYPOTHESIS_DEFAULT = 100   # hypothesis's own max_examples (not settings.default: this
+                           # module may be imported twice, as under mutmut)
 settings.register_profile("deep", derandomize=False, deadline=None, print_blob=True,
-                          max_examples=20 * settings.default.max_examples)
+                          max_examples=20 * HYPOTHESIS_DEFAULT)
 # "mutation" (`make mutants`): a quarter of the examples and no shrinking, since a
 # mutant only needs one failing example and shrinking it would be timed out.
 settings.register_profile("mutation", derandomize=True, deadline=None, database=None,
-                          max_examples=settings.default.max_examples // 4,
+                          max_examples=HYPOTHESIS_DEFAULT // 4,
                           phases=[Phase.explicit, Phase.reuse, Phase.generate])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

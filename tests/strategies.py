@@ -22,7 +22,7 @@ EPS = 0.125        # exact in binary, so a silence of exactly a timeout stays ex
 
 def examples(n: int) -> int:
     """`n` examples scaled by the loaded profile (the default profile draws 100)."""
-    return max(1, n * settings.default.max_examples // 100)
+    return max(1, n * settings.default.max_examples // 100)   # 100: hypothesis's default
 
 
 # ---- rules: tables over the five header fields, and packets aimed at their edges -------

@@ -57,7 +57,10 @@ def test_golden_no_stale_files(runs):
     assert on_disk == wanted, "run `make golden` to regenerate tests/golden/"
 
 
-@pytest.mark.parametrize("name", sorted(g.all_commands()))
+_NAMES = sorted(g.all_commands())
+
+
+@pytest.mark.parametrize("name", _NAMES, ids=[n[:60] for n in _NAMES])
 def test_golden_transcript(runs, name):
     path = g.GOLDEN / name
     assert path.exists(), f"no golden file {name}: run `make golden`"
@@ -77,7 +80,8 @@ def test_golden_json_transcripts_are_json(runs, name):
 _README = g.readme_commands(g.README.read_text())
 
 
-@pytest.mark.parametrize("i", range(len(_README)), ids=[s.command[:80] for s in _README])
+@pytest.mark.parametrize("i", range(len(_README)),
+                         ids=[g.readme_golden_name(s.command)[7:67] for s in _README])
 def test_golden_readme_shows_real_output(runs, i):
     """The block under each README command is what the command prints (elisions
     aside) and, where the README shows `echo $?`, exits with that status."""

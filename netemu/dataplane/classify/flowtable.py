@@ -14,10 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from netemu.dataplane.flowkey import KEY_WORDS, index_hash
-
-
-def _hash(keys: np.ndarray, bits: int) -> np.ndarray:
-    return index_hash(keys[:, 0], keys[:, 1], bits)
+from netemu.dataplane.grouping import group_keys
 
 
 class FlowTable:
@@ -26,7 +23,9 @@ class FlowTable:
     def __init__(self, values: dict[str, np.dtype | type] | None = None,
                  capacity: int = 1024) -> None:
         cap = max(16, int(capacity))
-        self._keys = np.zeros((cap, KEY_WORDS), np.uint64)
+        # the two key words as two columns: probes compare 1-D arrays, ~2x faster
+        self._k0 = np.zeros(cap, np.uint64)
+        self._k1 = np.zeros(cap, np.uint64)
         self._alive = np.zeros(cap, bool)
         self.last = np.zeros(cap, np.float64)
         self.values = {name: np.zeros(cap, dt) for name, dt in (values or {}).items()}
@@ -47,25 +46,31 @@ class FlowTable:
         return np.flatnonzero(self._alive)
 
     def keys_of(self, slots: np.ndarray) -> np.ndarray:
-        return self._keys[np.asarray(slots, dtype=np.int64)]
+        slots = np.asarray(slots, dtype=np.int64)
+        return np.stack([self._k0[slots], self._k1[slots]], axis=1)
 
     # ---- lookup / insert ----------------------------------------------------------------
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Slot of each key (int64), -1 when absent."""
         keys = np.asarray(keys, np.uint64).reshape(-1, KEY_WORDS)
-        out = np.full(len(keys), -1, np.int64)
+        k0, k1 = np.ascontiguousarray(keys[:, 0]), np.ascontiguousarray(keys[:, 1])
         mask = len(self._index) - 1
-        h = _hash(keys, self._bits)
-        act = np.arange(len(keys))
+        h = index_hash(k0, k1, self._bits)
+        slot = self._index[h]                     # the first probe, for every key
+        hit = slot >= 0
+        s = slot[hit]
+        hit[hit] = (self._k0[s] == k0[hit]) & (self._k1[s] == k1[hit])
+        out = np.where(hit, slot, -1).astype(np.int64)
+        act = np.flatnonzero(~hit & (slot >= 0))  # collided: probe on
         while act.size:
-            slot = self._index[h[act]]
-            empty = slot < 0
-            hit = ~empty
-            hit[hit] = (self._keys[slot[hit]] == keys[act[hit]]).all(axis=1)
-            out[act[hit]] = slot[hit]
-            act = act[~empty & ~hit]
             h[act] = (h[act] + 1) & mask
+            slot = self._index[h[act]]
+            full = slot >= 0
+            act, slot = act[full], slot[full]
+            same = (self._k0[slot] == k0[act]) & (self._k1[slot] == k1[act])
+            out[act[same]] = slot[same]
+            act = act[~same]
         return out
 
     def insert(self, keys: np.ndarray, ts=0.0, **values) -> np.ndarray:
@@ -76,17 +81,16 @@ class FlowTable:
         missing = np.flatnonzero(slots < 0)
         if not missing.size:
             return slots
-        _, first, inverse = np.unique(keys[missing], axis=0, return_index=True,
-                                      return_inverse=True)
-        order = np.argsort(first)                 # allocate in batch order
-        rank = np.empty_like(order)
-        rank[order] = np.arange(order.size)
-        src = missing[first[order]]               # batch rows that create an entry
+        # distinct missing keys by hashing (no sort): first occurrences in batch order,
+        # so entries are allocated in batch order
+        miss = keys[missing]
+        first, group = group_keys(miss[:, 0], miss[:, 1])
+        src = missing[first]                      # batch rows that create an entry
         new = self.insert_new(
             keys[src], np.broadcast_to(np.asarray(ts, np.float64), len(keys))[src],
             **{name: np.broadcast_to(np.asarray(col), len(keys))[src]
                for name, col in values.items()})
-        slots[missing] = new[rank[inverse.ravel()]]
+        slots[missing] = new[group]
         return slots
 
     def insert_new(self, keys: np.ndarray, ts, **values) -> np.ndarray:
@@ -98,7 +102,7 @@ class FlowTable:
         new = self._allocate(n)
         if n == 0:
             return new
-        self._keys[new] = keys
+        self._k0[new], self._k1[new] = keys[:, 0], keys[:, 1]
         self._alive[new] = True
         self.last[new] = ts
         for name, col in self.values.items():
@@ -148,7 +152,8 @@ class FlowTable:
     def _grow(self) -> None:
         old = self.capacity
         new = old * 2
-        self._keys = np.concatenate([self._keys, np.zeros((old, KEY_WORDS), np.uint64)])
+        self._k0 = np.concatenate([self._k0, np.zeros(old, np.uint64)])
+        self._k1 = np.concatenate([self._k1, np.zeros(old, np.uint64)])
         self._alive = np.concatenate([self._alive, np.zeros(old, bool)])
         self.last = np.concatenate([self.last, np.zeros(old)])
         self.values = {k: np.concatenate([v, np.zeros(old, v.dtype)])
@@ -168,7 +173,7 @@ class FlowTable:
         """Put absent, distinct keys into the index: every free cell goes to its first
         claimant, everyone else probes on."""
         mask = len(self._index) - 1
-        h = _hash(self._keys[slots], self._bits)
+        h = index_hash(self._k0[slots], self._k1[slots], self._bits)
         pending = np.arange(slots.size)
         while pending.size:
             pos = h[pending]
