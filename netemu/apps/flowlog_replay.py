@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netemu.addr import in_ranges, int_to_ip
+from netemu.addr import in_ranges
 from netemu.apps import verdict_lines as vl
 from netemu.apps.flowlog_enis import LoggingEnis, gateway_view
 from netemu.apps.record_math import (
@@ -521,32 +521,12 @@ class RecordReplay:
             ("agree", c["agree"].tolist()), ("disagree", c["disagree"].tolist())])
 
     def _verdict(self, c: dict) -> dict:
-        def fate(ok, packets) -> str | None:
-            if packets == 0:
-                return None
-            return "delivered" if ok == packets else "dropped" if ok == 0 else "partly dropped"
-        request = fate(c["fwd_ok"], c["fwd_packets"])
-        reply = fate(c["rev_ok"], c["rev_packets"])
-        at, rule, reason = int(c["at"]), int(c["rule"]), int(c["reason"])
-        if request in ("delivered", None) and reply not in (None, "delivered"):
-            at, rule, reason = int(c["rev_at"]), int(c["rev_rule"]), int(c["rev_reason"])
-        failed = request not in ("delivered", None) or reply not in (None, "delivered")
-        blame = self.r._blame(at, rule, reason) if failed and reason else None
         def actions(acc, rej) -> str | None:
             return "+".join(a for a, n in (("ACCEPT", acc), ("REJECT", rej)) if n) or None
-        return {
-            "flow": int(c["id"]), "src": int_to_ip(c["o_src"]), "sport": int(c["o_sport"]),
-            "dst": int_to_ip(c["o_dst"]), "dport": int(c["o_dport"]),
-            "protocol": int(c["proto"]), "packets": int(c["fwd_packets"] + c["rev_packets"]),
-            "bytes": int(c["fwd_bytes"] + c["rev_bytes"]),
-            "verdict": request, "reply_verdict": reply,
-            "dropped_at": blame[0] if blame else None,
-            "rule": (blame[1] or None) if blame else None,
-            "reason": blame[2] if blame else None,
-            "recorded": actions(c["rec_accept"], c["rec_reject"]),
-            "emulated": actions(c["emu_accept"], c["emu_reject"]),
-            "agree": int(c["agree"]), "disagree": int(c["disagree"]),
-        }
+        return {**vl.connection_verdict(c, self.r._blame, ""),
+                "recorded": actions(c["rec_accept"], c["rec_reject"]),
+                "emulated": actions(c["emu_accept"], c["emu_reject"]),
+                "agree": int(c["agree"]), "disagree": int(c["disagree"])}
 
     def count_failed_connections(self) -> None:
         """Connections per drop place: where the request died, else where the reply did."""

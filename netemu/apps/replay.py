@@ -21,6 +21,7 @@ import numpy as np
 
 from netemu.addr import in_ranges, int_to_ip
 from netemu.apps import flowlog_replay
+from netemu.apps import verdict_lines as vl
 from netemu.apps.flowlog_enis import gateway_view
 from netemu.apps.record_math import group_sum
 from netemu.apps.resolve import resolve_source
@@ -436,26 +437,7 @@ class Replayer:
                    f'"protocol": {pr}, "packets": {pk}, "bytes": {by}, {heads[h]}{tails[w]}')
 
     def _verdict(self, c: dict) -> dict:
-        def fate(ok, packets) -> str | None:
-            if packets == 0:
-                return None
-            return "delivered" if ok == packets else "dropped" if ok == 0 else "partly dropped"
-        request = fate(c["fwd_ok"], c["fwd_packets"])
-        reply = fate(c["rev_ok"], c["rev_packets"])
-        at, rule, reason = (int(c["fwd_at"]), int(c["fwd_rule"]), int(c["fwd_reason"]))
-        if request == "delivered" and reply not in (None, "delivered"):
-            at, rule, reason = int(c["rev_at"]), int(c["rev_rule"]), int(c["rev_reason"])
-        failed = request != "delivered" or reply not in (None, "delivered")
-        blame = self._blame(at, rule, reason) if failed and reason else None
-        return {
-            "flow": int(c["id"]), "src": int_to_ip(c["o_src"]), "sport": int(c["o_sport"]),
-            "dst": int_to_ip(c["o_dst"]), "dport": int(c["o_dport"]),
-            "protocol": int(c["proto"]), "packets": int(c["fwd_packets"] + c["rev_packets"]),
-            "bytes": int(c["fwd_bytes"] + c["rev_bytes"]),
-            "verdict": request, "reply_verdict": reply,
-            "dropped_at": blame[0] if blame else None, "rule": (blame[1] or None) if blame
-            else None, "reason": blame[2] if blame else None,
-        }
+        return vl.connection_verdict(c, self._blame, "fwd_")
 
 
 def _counts(at: np.ndarray, rule: np.ndarray, reason: np.ndarray

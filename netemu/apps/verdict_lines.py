@@ -16,6 +16,29 @@ FATES = [None, "delivered", "dropped", "partly dropped"]
 AT_ONCE = 1 << 16        # rows formatted per step: their Python objects stay few
 
 
+def connection_verdict(c: dict, blame: Callable, request_prefix: str) -> dict:
+    """One line of verdicts.jsonl from a connection's row: its fate each way and, when it
+    failed, where: the request's drop place (columns `request_prefix`at/rule/reason), else
+    the reply's. A connection seen only one way (flow logs) has None for the other."""
+    request = FATES[int(fate_codes(c["fwd_ok"], c["fwd_packets"]))]
+    reply = FATES[int(fate_codes(c["rev_ok"], c["rev_packets"]))]
+    side = "rev_" if request in ("delivered", None) and reply not in (None, "delivered") \
+        else request_prefix
+    at, rule, reason = (int(c[side + k]) for k in ("at", "rule", "reason"))
+    failed = request not in ("delivered", None) or reply not in (None, "delivered")
+    where = blame(at, rule, reason) if failed and reason else None
+    return {
+        "flow": int(c["id"]), "src": int_to_ip(c["o_src"]), "sport": int(c["o_sport"]),
+        "dst": int_to_ip(c["o_dst"]), "dport": int(c["o_dport"]),
+        "protocol": int(c["proto"]), "packets": int(c["fwd_packets"] + c["rev_packets"]),
+        "bytes": int(c["fwd_bytes"] + c["rev_bytes"]),
+        "verdict": request, "reply_verdict": reply,
+        "dropped_at": where[0] if where else None,
+        "rule": (where[1] or None) if where else None,
+        "reason": where[2] if where else None,
+    }
+
+
 def fate_codes(ok: np.ndarray, packets: np.ndarray) -> np.ndarray:
     """Per connection and way: 0 no packets, 1 delivered, 2 dropped, 3 partly dropped."""
     return np.where(packets == 0, 0, np.where(ok == packets, 1, np.where(ok == 0, 2, 3)))
