@@ -63,6 +63,24 @@ BASE = {
 }
 
 
+# Two peered VPCs: a function in one, a service admitting its group in the other (S2).
+PEERED = {
+    "vpcs": {
+        "app": {"cidr": "10.0.0.0/16",
+                "subnets": {"a": {"cidr": "10.0.1.0/24", "route_table": "rt-app"}},
+                "route_tables": {"rt-app": {"10.1.0.0/16": "pcx-1"}},
+                "security_groups": {"fn": {}}},
+        "shared": {"cidr": "10.1.0.0/16",
+                   "subnets": {"b": {"cidr": "10.1.1.0/24", "route_table": "rt-shared"}},
+                   "route_tables": {"rt-shared": {"10.0.0.0/16": "pcx-1"}},
+                   "security_groups": {"svc": {"ingress": ["tcp 443 from sg:fn"]}}},
+    },
+    "peerings": {"pcx-1": {"requester": "app", "accepter": "shared"}},
+    "functions": {"f": {"subnets": ["a"], "security_groups": ["fn"]}},
+    "hosts": {"svc-1": {"subnet": "b", "ip": "10.1.1.10", "security_groups": ["svc"]}},
+}
+
+
 def merge(base: dict, changes: dict) -> dict:
     """Deep-merge `changes` into a copy of `base`; a value of None deletes the key."""
     out = copy.deepcopy(base)
@@ -88,3 +106,18 @@ def network(tmp_path):
 
 def flow(topo, src, dst, proto="tcp", port=None, **kw) -> dict:
     return netemu.trace(topo, src, dst, proto=proto, port=port, **kw).to_json()
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """netemu as the console script runs it: through main(), every exit an exit code."""
+    import sys
+
+    from netemu.cli import main
+    argv, sys.argv = sys.argv, ["netemu", *map(str, args)]
+    try:
+        with pytest.raises(SystemExit) as stop:
+            main()
+    finally:
+        sys.argv = argv
+    out, err = capsys.readouterr()
+    return stop.value.code, out, err

@@ -11,18 +11,16 @@ import copy
 import json
 import shutil
 import struct
-import sys
 
 import numpy as np
 import pytest
 import yaml
-from conftest import BASE, ROOT, TOPOLOGIES
+from conftest import BASE, ROOT, TOPOLOGIES, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import examples
 
 from netemu.apps.workload import generate_workload, write_workload
-from netemu.cli import main
 from netemu.errors import InputError
 from netemu.io.flowlog_writer import HEADER
 from netemu.io.load import load
@@ -238,14 +236,8 @@ def test_item6_fuzz_command_line(tmp_path, capsys, command, args):
             "workload": [NAT, "--function", "orders", "--to", "api.example.com", "-o",
                          tmp_path / "w.jsonl", "--force", "--duration", "1",
                          "--concurrency", "1"]}[command]
-    argv, sys.argv = sys.argv, ["netemu", command, *map(str, head), *args]
-    try:
-        with pytest.raises(SystemExit) as stop:
-            main()
-    finally:
-        sys.argv = argv
-    _, err = capsys.readouterr()
-    assert stop.value.code in (0, 1, 2), (args, err)
+    code, _, err = run_cli(capsys, command, *head, *args)
+    assert code in (0, 1, 2), (args, err)
     assert "Traceback" not in err and "internal error" not in err, (args, err)
-    if stop.value.code == 2 and err:
+    if code == 2 and err:
         assert len(err.strip().splitlines()) == 1 and err.startswith("netemu: error: "), err

@@ -15,9 +15,8 @@ import time
 
 import pytest
 import yaml
-from conftest import BASE, TOPOLOGIES, merge
+from conftest import BASE, TOPOLOGIES, merge, run_cli
 
-from netemu.cli import main
 from netemu.io.pcap_writer import write_pcap
 from netemu.packet import empty
 
@@ -37,20 +36,10 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 """
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    """netemu as the console script runs it: through main(), every exit an exit code."""
-    argv, sys.argv = sys.argv, ["netemu", *map(str, args)]
-    try:
-        with pytest.raises(SystemExit) as stop:
-            main()
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return stop.value.code, out, err
 
 
 def refused(capsys, *args, says: str = "", where: str = "") -> str:
-    code, out, err = run(capsys, *args)
+    code, out, err = run_cli(capsys, *args)
     lines = err.strip().splitlines()
     assert code == 2, err
     assert len(lines) == 1 and "Traceback" not in err, err
@@ -233,7 +222,7 @@ def test_item6_peering_overlapping_vpcs_is_refused(capsys, tmp_path):
     refused(capsys, "show", path, says="peers VPCs with overlapping CIDRs: 10.0.0.0/16 of a"
             " and 10.0.0.0/16 of b", where=f"{path}:")
     del overlapping["peerings"]
-    code, _, err = run(capsys, "show", write(tmp_path, overlapping, "ok.yaml"))
+    code, _, err = run_cli(capsys, "show", write(tmp_path, overlapping, "ok.yaml"))
     assert code == 0, err
 
 
@@ -260,11 +249,11 @@ def test_item6_unexpected_exception_is_one_line_exit_3(capsys, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("boom")
     monkeypatch.setattr(Topology, "build", boom)
-    code, out, err = run(capsys, "show", NAT)
+    code, out, err = run_cli(capsys, "show", NAT)
     assert (code, out, err) == (3, "", "netemu: internal error: RuntimeError: boom\n")
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
     monkeypatch.setattr(Topology, "build", interrupted)
-    code, out, err = run(capsys, "show", NAT)
+    code, out, err = run_cli(capsys, "show", NAT)
     assert code == 130 and "Traceback" not in err and err.strip() == ""

@@ -14,11 +14,10 @@ import sys
 import time
 
 import pytest
-from conftest import TOPOLOGIES
+from conftest import TOPOLOGIES, run_cli
 
 from netemu.apps.replay import replay
 from netemu.apps.workload import generate_workload, write_workload
-from netemu.cli import main
 from netemu.errors import InputError
 from netemu.io.load import load
 
@@ -27,15 +26,6 @@ FLOW = {"ts": 1.0, "src": "169.254.0.1", "dst": "203.0.113.10", "sport": 40000, 
         "proto": 6, "packets": 4, "bytes": 400, "duration": 0.5}
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    argv, sys.argv = sys.argv, ["netemu", *map(str, args)]
-    try:
-        with pytest.raises(SystemExit) as stop:
-            main()
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return stop.value.code, out, err
 
 
 def one_line(err: str) -> str:
@@ -89,7 +79,7 @@ def test_item7_full_disk_during_workload_leaves_no_truncated_pcap(capsys, tmp_pa
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
     monkeypatch.setattr(workload, "write_pcap", half_then_full)
     target = tmp_path / "w.pcap"
-    code, out, err = run(capsys, "workload", NAT, "--function", "orders", "--to",
+    code, out, err = run_cli(capsys, "workload", NAT, "--function", "orders", "--to",
                          "api.example.com", "--duration", "2", "-o", target)
     assert code == 2 and out == ""
     assert one_line(err) == f"netemu: error: {target}: cannot write: No space left on device"
@@ -104,7 +94,7 @@ def test_item7_full_disk_during_replay_leaves_no_output(capsys, tmp_path, monkey
     monkeypatch.setattr(PcapStream, "write", full)
     trace = flows(tmp_path, {})
     out = tmp_path / "out"
-    code, _, err = run(capsys, "replay", NAT, trace, "--out", out, "--capture", "nat-a", "-q")
+    code, _, err = run_cli(capsys, "replay", NAT, trace, "--out", out, "--capture", "nat-a", "-q")
     assert code == 2
     assert one_line(err) == f"netemu: error: {out}: cannot write: No space left on device"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.jsonl"]
@@ -116,12 +106,12 @@ def test_item7_non_empty_out_is_refused_and_force_replaces_it_whole(capsys, tmp_
     out.mkdir()
     (out / "summary.json").write_text('{"stale": true}\n')
     (out / "capture-igw.pcap").write_bytes(b"stale")       # an earlier run's capture
-    code, _, err = run(capsys, "replay", NAT, trace, "--out", out, "-q")
+    code, _, err = run_cli(capsys, "replay", NAT, trace, "--out", out, "-q")
     assert code == 2
     assert one_line(err) == (f"netemu: error: {out}: output folder is not empty (give "
                              "--force to replace it whole)")
     assert (out / "summary.json").read_text() == '{"stale": true}\n'
-    code, _, err = run(capsys, "replay", NAT, trace, "--out", out, "-q", "--force")
+    code, _, err = run_cli(capsys, "replay", NAT, trace, "--out", out, "-q", "--force")
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["flowlogs", "summary.json",
                                                      "verdicts.jsonl"]
@@ -134,10 +124,10 @@ def test_item7_existing_workload_file_is_refused_unless_force(capsys, tmp_path):
     target.write_text("keep me\n")
     args = ("workload", NAT, "--function", "orders", "--to", "api.example.com",
             "--duration", "2", "--concurrency", "1", "-o", target)
-    code, _, err = run(capsys, *args)
+    code, _, err = run_cli(capsys, *args)
     assert code == 2 and "give --force" in one_line(err)
     assert target.read_text() == "keep me\n"
-    code, _, err = run(capsys, *args, "--force")
+    code, _, err = run_cli(capsys, *args, "--force")
     assert code == 0, err
     lines = [json.loads(line) for line in target.read_text().splitlines()]
     assert sorted(f["dport"] == 443 for f in lines) == [False, True]   # one flow each way

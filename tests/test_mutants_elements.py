@@ -7,25 +7,9 @@ from __future__ import annotations
 import json
 import shutil
 
-from conftest import ROOT, flow
+from conftest import PEERED, ROOT, flow
 
 import netemu
-
-PEERED = {
-    "vpcs": {
-        "app": {"cidr": "10.0.0.0/16",
-                "subnets": {"a": {"cidr": "10.0.1.0/24", "route_table": "rt-app"}},
-                "route_tables": {"rt-app": {"10.1.0.0/16": "pcx-1"}},
-                "security_groups": {"fn": {}}},
-        "shared": {"cidr": "10.1.0.0/16",
-                   "subnets": {"b": {"cidr": "10.1.1.0/24", "route_table": "rt-shared"}},
-                   "route_tables": {"rt-shared": {"10.0.0.0/16": "pcx-1"}},
-                   "security_groups": {"svc": {"ingress": ["tcp 443 from sg:fn"]}}},
-    },
-    "peerings": {"pcx-1": {"requester": "app", "accepter": "shared"}},
-    "functions": {"f": {"subnets": ["a"], "security_groups": ["fn"]}},
-    "hosts": {"svc-1": {"subnet": "b", "ip": "10.1.1.10", "security_groups": ["svc"]}},
-}
 
 
 def test_mutants_peering_not_active_carries_nothing(network):

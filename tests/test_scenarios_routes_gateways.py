@@ -6,7 +6,7 @@ import ipaddress
 
 import numpy as np
 import pytest
-from conftest import flow
+from conftest import PEERED, flow
 
 from netemu.dataplane.elements.router import route_prefixes
 from netemu.dataplane.pipeline import Dataplane, Settings
@@ -173,21 +173,6 @@ def test_I1_no_public_ip_no_internet_and_the_fix_is_an_elastic_ip(network):
     assert out["fix"][0].startswith("associate an Elastic IP") and out["fix_verified"]
 
 
-PEERED = {
-    "vpcs": {
-        "app": {"cidr": "10.0.0.0/16",
-                "subnets": {"a": {"cidr": "10.0.1.0/24", "route_table": "rt-app"}},
-                "route_tables": {"rt-app": {"10.1.0.0/16": "pcx-1"}},
-                "security_groups": {"fn": {}}},
-        "shared": {"cidr": "10.1.0.0/16",
-                   "subnets": {"b": {"cidr": "10.1.1.0/24", "route_table": "rt-shared"}},
-                   "route_tables": {"rt-shared": {"10.0.0.0/16": "pcx-1"}},
-                   "security_groups": {"svc": {"ingress": ["tcp 443 from sg:fn"]}}},
-    },
-    "peerings": {"pcx-1": {"requester": "app", "accepter": "shared"}},
-    "functions": {"f": {"subnets": ["a"], "security_groups": ["fn"]}},
-    "hosts": {"svc-1": {"subnet": "b", "ip": "10.1.1.10", "security_groups": ["svc"]}},
-}
 
 
 def test_peering_reaches_the_other_vpc_with_group_references(network):

@@ -47,7 +47,6 @@ from netemu.apps import verdict_lines as vl
 from netemu.apps.flowlog_enis import LoggingEnis, gateway_view
 from netemu.apps.record_math import (
     emulated_records,
-    hold_horizon,
     isum,
     record_columns,
     silences,
@@ -229,13 +228,13 @@ class RecordReplay:
             keyed.append((st[order], order))
         try:
             for key in np.unique(step).tolist():
-                hold_horizon(self.dp, float(first[key // waves]))
+                self.dp.hold(float(first[key // waves]))
                 for (st, order), leg, is_req in zip(keyed, legs, (True, False), strict=True):
                     lo, hi = np.searchsorted(st, [key, key + 1])
                     if hi > lo:
                         observed += self._run(leg, order[lo:hi], is_req, c, x, egress, f)
         finally:
-            hold_horizon(self.dp, np.inf)
+            self.dp.hold(np.inf)
         for leg, is_req in zip(legs, (True, False), strict=True):
             if len(leg.idx):
                 self._count_leg(leg, is_req, c, x, f)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from netemu.dataplane.state import ConnTrack, SourceNat
 from netemu.io.flowlog_reader import RECORD_DTYPE
 from netemu.packet import ICMP
 
@@ -54,15 +53,6 @@ def time_slices(ts: np.ndarray, span: float, least: int = 1024) -> tuple[np.ndar
     first = np.full(int(chunk.max()) + 1, np.inf)
     np.minimum.at(first, chunk, ts)
     return chunk, first
-
-
-def hold_horizon(dp, horizon: float) -> None:
-    """Tell the dataplane's flow state no lookup will be earlier than `horizon` (rows of
-    one step are not in time order), where the state supports it."""
-    for e in dp.elements:
-        for state in vars(e).values():
-            if isinstance(state, ConnTrack | SourceNat) and hasattr(state, "horizon"):
-                state.horizon = horizon
 
 
 def silences(slot: np.ndarray, start: np.ndarray, until: np.ndarray, gap: float) -> np.ndarray:

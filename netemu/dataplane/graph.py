@@ -116,6 +116,11 @@ class Graph:
                 self.elements[element.index] = element
         empty = [k for k, i in self.slots.items() if self.elements[i] is None]
         assert not empty, f"nodes declared but never built: {empty}"
+        # the state the elements keep (connection tracking, NAT), each object once
+        self.states = list({id(s): s for e in self.elements
+                            for s in (getattr(e, n, None) for n in ("conntrack", "nat",
+                                                                    "public_nat"))
+                            if hasattr(s, "horizon")}.values())
         # where the answer to a packet delivered at each element starts (-1: its source)
         self.reply_from = np.array([e.reply_from for e in self.elements], dtype=np.int64)
 

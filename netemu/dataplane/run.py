@@ -89,13 +89,7 @@ def quiet(g: Graph) -> float:
 def hold(g: Graph, horizon: float) -> None:
     """Promise the stateful elements that no lookup will be earlier than `horizon`
     (they compact and sweep no further than that)."""
-    states = g.__dict__.get("_states")
-    if states is None:
-        states = g._states = list({id(s): s for e in g.elements
-                                   for s in (getattr(e, n, None) for n in (
-                                       "conntrack", "nat", "public_nat"))
-                                   if hasattr(s, "horizon")}.values())
-    for state in states:
+    for state in g.states:
         state.horizon = horizon
 
 
