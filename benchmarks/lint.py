@@ -14,6 +14,7 @@ Results go to benchmarks/results/lint.json."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -135,6 +136,7 @@ def main() -> int:
         "lint_seconds_best": min(times), "lint_seconds_all": times,
         "target_seconds": 2.0, "under_target": min(times) < 2.0,
         "n6_boxes_vs_enumerated_packets": n6,
+        "load_average": round(os.getloadavg()[0], 2),   # other work running
     }
     out = write_result("lint", result)
     print(f"lint of {result['subnets']} subnets: {min(times):.2f} s best of {opts.repeat} "

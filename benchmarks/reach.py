@@ -10,10 +10,19 @@ x 65,536 ports x the client's ports). The dataplane decides per packet: the benc
 times it on a batch of requests and their replies (drawn at random over the same space)
 and reports the time per request and what enumerating one client port's requests (2^32
 destinations x 65,536 ports x 2 protocols) would take at that rate.
+
+Then who can reach a destination (`netemu reach --to` alone: every function, interface
+and the internet, each walked to the destination over every protocol, port and client
+port) in benchmarks/lint.py's 200-subnet topology (134 ENIs: 60 databases, 71 Hyperplane
+ENIs of 24 functions, 3 NAT gateways), for the internet API everything calls and for a
+database its groups admit from two functions; beside the dataplane answering the same
+question packet by packet: timed on a random sample of those requests with their
+replies, extrapolated to all of them (the formula is in the JSON).
 Results go to benchmarks/results/reach.json."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -94,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                       "enumerate_one_client_port_years": round(
                           per_request * space / 3.15e7, 1)},
     }
+    result["who_can_reach"] = who_can_reach(args.repeat, args.packets)
+    result["load_average"] = round(os.getloadavg()[0], 2)   # other work
     out = write_result("reach", result)
     print(f"full reach of lambda:orders ({rules} rules, {routes} routes): "
           f"{result['reach_walk_s']['median'] * 1000:.1f} ms median after loading "
@@ -102,6 +113,87 @@ def main(argv: list[str] | None = None) -> int:
           f"request with its reply: enumerating would take "
           f"{result['dataplane']['enumerate_one_client_port_years']:,} years -> {out}")
     return 0
+
+
+def who_can_reach(repeat: int, packets: int) -> dict:
+    import yaml
+
+    from benchmarks.lint import generate
+    from netemu.apps.reach.answers import who_reaches
+    from netemu.apps.reach.query import PROTOCOLS, Reach, client_ports
+    from netemu.apps.resolve import resolve_destination
+    from netemu.dataplane.pipeline import Dataplane
+    from netemu.io.load import load
+    from netemu.packet import ICMP, SYN, TCP, UDP, from_columns
+
+    tmp = Path(tempfile.mkdtemp(prefix="netemu-bench-who-"))
+    path = tmp / "lint200.yaml"
+    path.write_text(yaml.safe_dump(generate(), sort_keys=False))
+    topo = load(path)
+    t0 = time.perf_counter()
+    graph_r = Reach(topo)
+    graph_s = time.perf_counter() - t0
+    out = {"topology": {"subnets": len(topo.subnets), "enis": len(topo.enis),
+                        "sources": len(graph_r.every_source())},
+           "graph_build_s": round(graph_s, 4), "target_s": 1.0, "questions": {}}
+    for dst in ("api.example.com", "host:db0"):
+        cold, warm, rows = [], [], []
+        for _ in range(repeat):
+            r = Reach(topo, graph_r.graph)     # a fresh walker: tables read and compiled
+            t0 = time.perf_counter()
+            rows = who_reaches(r, dst, PROTOCOLS["all"], (0, 65535))
+            cold.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            who_reaches(r, dst, PROTOCOLS["all"], (0, 65535))
+            warm.append(time.perf_counter() - t0)
+        # the same question packet by packet: every place of every source, to the
+        # destination, every protocol, destination port and client port
+        places = [(src, client_ports(topo, src)) for name in graph_r.every_source()
+                  for src in graph_r.sources(name)]
+        rng = np.random.default_rng(1)
+        pick = rng.integers(0, len(places), packets)
+        srcs, dsts, spans = [], [], []
+        for i in pick:
+            src, sp = places[int(i)]
+            srcs.append(int(src.ip))
+            dsts.append(int(resolve_destination(topo, dst, src).ip) if src.text != "internet"
+                        else int(resolve_destination(topo, dst, None).ip))
+            spans.append(sp)
+        lo = np.array([s[0] for s in spans])
+        hi = np.array([s[1] for s in spans])
+        proto = rng.choice(np.array([TCP, UDP, ICMP]), packets)
+        b = from_columns(src=np.array(srcs, np.uint32), dst=np.array(dsts, np.uint32),
+                         sport=np.where(proto == ICMP, 8, rng.integers(lo, hi + 1)),
+                         dport=np.where(proto == ICMP, 0, rng.integers(0, 65536, packets)),
+                         proto=proto, flags=np.where(proto == TCP, SYN, 0), length=60,
+                         flow=np.arange(packets))
+        dp = Dataplane(topo)
+        t0 = time.perf_counter()
+        dp.run(b)
+        rep = dp.replies(b, np.flatnonzero(b["status"] == 1))
+        dp.run(rep)
+        per = (time.perf_counter() - t0) / packets
+        total = sum(2 * 65536 * (sp[1] - sp[0] + 1) + 1 for _, sp in places)
+        out["questions"][dst] = {
+            "places_reaching": len(rows), "sources_reaching": len({n for n, _ in rows}),
+            "who_s": {"median": round(statistics.median(cold), 4),
+                      "min": round(min(cold), 4), "repeat": repeat},
+            "who_warm_s": {"median": round(statistics.median(warm), 4),
+                           "min": round(min(warm), 4)},
+            "dataplane": {
+                "sample_requests": packets, "per_request_us": round(per * 1e6, 3),
+                "requests_in_question": total,
+                "formula": "sum over places of (2 protocols x 65,536 ports x client ports "
+                           "+ 1 echo) x per_request_us",
+                "enumerate_days": round(total * per / 86400, 1)}}
+        q = out["questions"][dst]
+        print(f"who reaches {dst} ({len(places)} places, {len(topo.enis)} ENIs): "
+              f"{q['who_s']['median'] * 1000:.0f} ms median (best "
+              f"{q['who_s']['min'] * 1000:.0f}) with the tables read, "
+              f"{q['who_warm_s']['median'] * 1000:.0f} ms warm; {q['sources_reaching']} "
+              f"sources; the dataplane at {per * 1e6:.2f} us per request would take "
+              f"{q['dataplane']['enumerate_days']:,} days for all {total:.3g}")
+    return out
 
 
 if __name__ == "__main__":

@@ -14,24 +14,33 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import typer
 from rich.console import Console
 from rich.markup import escape
 
+from netemu.cli_lazy import Direct, LazyTyper, exit_with, lazy_module
 from netemu.cli_scale import scale as scale_command  # its options; the simulation is lazy
 from netemu.errors import InputError
+
+typer = lazy_module("typer")      # imported when the app is built (not by `netemu trace`)
 
 if TYPE_CHECKING:
     from netemu.apps.trace import TraceResult
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Packet-level emulator of AWS Lambda networking.")
+app = LazyTyper(add_completion=False, no_args_is_help=True,
+                help="Packet-level emulator of AWS Lambda networking.")
 console = Console(highlight=False)
 if not console.is_terminal:
     console = Console(highlight=False, width=160)   # pipes and files: no hard wrapping
 err = Console(stderr=True, highlight=False, width=1000)
 
-Topo = Annotated[Path, typer.Argument(help="A topology YAML file or an AWS CLI snapshot folder.")]
+
+
+@app.before_build
+def _typer_annotations() -> None:
+    """Module-level annotations that need typer itself: made when the app is built."""
+    global Topo
+    Topo = Annotated[Path, typer.Argument(help="A topology YAML file or an AWS CLI "
+                                          "snapshot folder.")]
 
 
 def load(path: Path):
@@ -64,18 +73,21 @@ def trace(
     no_fix: Annotated[bool, typer.Option("--no-fix", help="Do not search for a fix.")] = False,
     fix_format: Annotated[str, typer.Option("--fix-format", help="Fixes also as text, "
                                             "aws-cli or terraform.")] = "text",
-) -> None:
+) -> int:
     """Send one packet from SRC to DST and, when it arrives, its reply; show every hop."""
-    from netemu.apps.fix_format import FORMATS, render
     from netemu.apps.trace import trace as run_trace
-    if fix_format not in FORMATS:
-        fail(InputError(f"--fix-format {fix_format!r}: expected text, aws-cli or terraform"))
+    if fix_format != "text":          # text is the trace's own form; the others, rendered
+        from netemu.apps.fix_format import FORMATS, render
+        if fix_format not in FORMATS:
+            fail(InputError(f"--fix-format {fix_format!r}: expected text, aws-cli or "
+                            "terraform"))
     try:
         topo = load(topology)
         result = run_trace(topo, src, dst, proto, port, sport, fix=not no_fix)
     except InputError as exc:
         fail(exc)
-    rendered = [render(f, topo, fix_format) for f in result.fixes]
+    rendered = ([render(f, topo, fix_format) for f in result.fixes]
+                if fix_format != "text" else [])
     if as_json:
         out = result.to_json()
         if fix_format != "text":
@@ -87,7 +99,17 @@ def trace(
             console.print(f"[bold]as {fix_format}[/]:")
             for block in rendered:
                 console.print(block, markup=False, soft_wrap=True)
-    raise typer.Exit(0 if result.ok else 1)
+    return exit_with(0 if result.ok else 1)
+
+
+# main() runs these command lines itself, without building the Typer app (the cold start
+# of issue #11); any other `netemu trace` line (help, errors, ...) goes to Typer.
+# tests/test_issue11_cold_start.py checks this against trace's Typer options.
+TRACE = Direct(trace, "topology", {
+    "--from": ("src", str), "--to": ("dst", str), "--proto": ("proto", str),
+    "--port": ("port", int), "--sport": ("sport", int), "--json": ("as_json", bool),
+    "--no-fix": ("no_fix", bool), "--fix-format": ("fix_format", str)},
+    required=("src", "dst"))
 
 
 DECISION_STYLE = {"drop": "bold red", "deliver": "bold green", "translate": "cyan"}
@@ -458,12 +480,16 @@ def diff_command(
     after: Topo,
     src: Annotated[str | None, typer.Option("--from", help="Only this source.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    flowlogs: Annotated[list[Path] | None, typer.Option(
+        "--flowlogs", help="VPC Flow Logs to replay on both topologies (file, gzip, S3 "
+        "export folder, Parquet); repeat for more: --flowlogs A --flowlogs B.")] = None,
 ) -> None:
-    """What a change opens and closes per source; exit 1 when something that worked
-    stops working (docs/reach.md)."""
+    """What a change opens and closes per source, and with --flowlogs the recorded flows
+    whose verdict changes; exit 1 when something that worked stops working
+    (docs/reach.md)."""
     from netemu.apps.reach.command import run_diff
     try:
-        status = run_diff(before, after, src, as_json)
+        status = run_diff(before, after, src, as_json, flowlogs)
     except InputError as exc:
         fail(exc)
     raise typer.Exit(status)
@@ -474,7 +500,7 @@ def main(args: list[str] | None = None) -> None:
     a bug 3 with one line, never a traceback."""
     from netemu.cli_run import run, single_threaded_blas
     single_threaded_blas()
-    sys.exit(run(app, args))
+    sys.exit(run(app, args, direct={"trace": TRACE}))
 
 
 if __name__ == "__main__":

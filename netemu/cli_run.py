@@ -14,14 +14,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-import typer
-
+from netemu.cli_lazy import call_direct, lazy_module, parse_direct
 from netemu.errors import InputError, Terminated
 
-try:                                   # typer >= 0.20 vendors click
-    from typer import _click as click
-except ImportError:                    # pragma: no cover - older typer
-    import click
+# imported at first use: a command line main() runs directly needs neither (issue #11)
+typer = lazy_module("typer")
+click = lazy_module("typer._click", "click")      # typer >= 0.20 vendors click
 
 EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 3, 130, 143
 
@@ -77,10 +75,15 @@ def usage_message(exc: click.exceptions.UsageError, args: Sequence[str]) -> str:
     return exc.format_message()
 
 
-def run(app, args: Sequence[str] | None = None) -> int:
-    """Run the Typer app on `args` (default: sys.argv[1:]) and return the exit code."""
+def run(app, args: Sequence[str] | None = None, direct: dict | None = None) -> int:
+    """Run the Typer app on `args` (default: sys.argv[1:]) and return the exit code; a
+    command line of a command in `direct` (name -> netemu.cli_lazy.Direct) that needs
+    none of Typer's help or errors runs without building the app."""
     args = list(sys.argv[1:] if args is None else args)
     try:
+        call = parse_direct(args, direct) if direct else None
+        if call is not None:
+            return call_direct(*call)
         rc = app(args=args, prog_name="netemu", standalone_mode=False)
         return rc if isinstance(rc, int) else 0
     except click.exceptions.NoArgsIsHelpError:      # the help is already printed

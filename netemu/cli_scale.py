@@ -7,9 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import typer
+from netemu.cli_lazy import lazy_module
 
-Opt = typer.Option
+typer = lazy_module("typer")      # the annotations are read when netemu.cli builds the app
+
+
+def Opt(*args, **kwargs):  # noqa: N802  (stands for typer.Option)
+    return typer.Option(*args, **kwargs)
 
 
 def scale(

@@ -58,6 +58,32 @@ def empty(n: int) -> np.ndarray:
     return batch
 
 
+def pick(batch: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """batch[idx] (an index array or a mask), as a copy. `take` moves each whole record
+    with one copy; fancy indexing goes field by field through this packed structured
+    dtype and is ~20x slower (numpy 2.x), which made it a hot spot of every element."""
+    idx = np.asarray(idx)
+    return batch.take(np.flatnonzero(idx) if idx.dtype == np.bool_ else idx)
+
+
+def concat(parts) -> np.ndarray:
+    """np.concatenate for structured arrays of one dtype, moving record bytes whole
+    (np.concatenate goes field by field through packed structured dtypes, ~5x slower).
+    Unlike np.concatenate, a dtype with gaps (a multi-field view's) is kept as it is."""
+    parts = list(parts)
+    dt = parts[0].dtype if parts else None
+    if dt is None or dt.names is None or any(p.dtype != dt for p in parts):
+        return np.concatenate(parts)
+    out = np.empty(sum(len(p) for p in parts), dt)
+    flat = out.view(np.uint8)
+    at = 0
+    for p in parts:
+        size = len(p) * dt.itemsize
+        flat[at:at + size] = np.ascontiguousarray(p).view(np.uint8)
+        at += size
+    return out
+
+
 def from_columns(**columns) -> np.ndarray:
     """Build a batch from header columns (arrays or scalars broadcast to the longest)."""
     n = max((np.size(v) for v in columns.values()), default=0)

@@ -39,8 +39,19 @@ def _nat_check_on(tmp: Path) -> None:
     (tmp / "nat-check-on.yaml").write_text("\n".join(kept) + "\n")
 
 
+def _nacl_with_ephemeral(tmp: Path) -> None:
+    """`nacl-with-ephemeral.yaml`: lambda-nacl-no-ephemeral.yaml with the inbound rule for
+    the ephemeral ports (what billing-flowlogs.log was recorded under)."""
+    text = (ROOT / "topologies" / "lambda-nacl-no-ephemeral.yaml").read_text()
+    old = '"100 allow tcp 443 from 0.0.0.0/0"]'
+    assert old in text
+    (tmp / "nacl-with-ephemeral.yaml").write_text(text.replace(
+        old, '"100 allow tcp 443 from 0.0.0.0/0", "110 allow tcp 1024-65535 from 0.0.0.0/0"]'))
+
+
 # Files README commands read that no README command writes: name -> how to make it.
-SETUP: dict[str, Callable[[Path], None]] = {"nat-check-on.yaml": _nat_check_on}
+SETUP: dict[str, Callable[[Path], None]] = {"nat-check-on.yaml": _nat_check_on,
+                                            "nacl-with-ephemeral.yaml": _nacl_with_ephemeral}
 
 
 # ---- running one command in-process -------------------------------------------------

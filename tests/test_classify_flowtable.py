@@ -77,3 +77,29 @@ def test_expire_per_slot_timeout():
     timeout[s[0]] = 5.0
     assert ft.expire(10.0, timeout).tolist() == [s[0]]
     assert ft.lookup(pack_keys(0, [1, 2], 3, 4, 5, 6)).tolist() == [-1, s[1]]
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(st.lists(flow_keys, max_size=40), st.lists(st.integers(0, 60), max_size=80),
+       st.integers(0, 3))
+def test_lookup_grouped_is_grouping_then_lookup(stored, picks, removed):
+    """Issue 11: one probe per row gives what grouping the rows and looking up each
+    group's key gives (groups in order of first appearance, slots of present keys, -1
+    for absent ones), with keys present, absent, removed and repeated."""
+    ft = FlowTable({}, capacity=16)
+    keys = _keys(stored)
+    slots = ft.insert(keys, ts=0.0)
+    ft.remove(slots[:removed])
+    pool = np.concatenate([keys, _keys([(1, 9, 9, 9, 9, 6), (1, 8, 8, 8, 8, 17)])])
+    rows = pool[[p % len(pool) for p in picks]] if len(pool) else pool
+    k0, k1 = np.ascontiguousarray(rows[:, 0]), np.ascontiguousarray(rows[:, 1])
+    first, group, found = ft.lookup_grouped(k0, k1)
+    # the definition, by hand: a dict of first rows in order, then a lookup each
+    seen: dict[tuple[int, int], int] = {}
+    want_group = [seen.setdefault((int(a), int(b)), len(seen)) for a, b in zip(k0, k1, strict=True)]
+    want_first = [want_group.index(g) for g in range(len(seen))]
+    assert first.tolist() == want_first
+    assert group.tolist() == want_group
+    np.testing.assert_array_equal(found, ft.lookup(rows[first]))
+    live = set(ft.alive().tolist())
+    assert all(s in live for s in found[found >= 0].tolist())

@@ -208,3 +208,27 @@ hosts:
                    ((0, 0xFFFFFFFF), "next", None, ("igw-out", "igw")),
                    (None, "drop", "NO_ROUTE_TO_DESTINATION", None)]
     assert rows[3].through == ("acl-out", "a")      # leaving the subnet: its outbound ACL
+
+
+def test_item8_resolver_answers_every_asker_from_every_service_address(network):
+    """S6: the Amazon resolver, metadata and time services answer from each of their
+    addresses (one resolver per VPC: two here) to whoever owns the asking interface; the
+    table has a row for every (service address, asker) pair and says what process does."""
+    from conftest import PEERED
+    topo = network(base=PEERED)
+    g = Graph(topo)
+    element = next(e for e in g.elements if e.kind == "amazon-provided")
+    rows = element.table()
+    assert len(element.addresses) >= 3 and len(element.answers) >= 2
+    for a in element.addresses:
+        for ip, key in element.answers:
+            pkt = {f: 0 for f in FIELDS} | {"src": int(a), "dst": ip, "proto": UDP,
+                                            "sport": 53, "dport": 40000}
+            row = decide(rows, pkt)
+            assert row.action == "next" and row.next == key, (a, ip)
+            b = empty(1)
+            for f, v in pkt.items():
+                b[f] = v
+            b["node"] = element.index
+            element.process(b, np.arange(1), Runtime(g.elements))
+            assert (b["status"][0], b["node"][0]) == (IN_FLIGHT, g.index(key))

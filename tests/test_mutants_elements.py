@@ -94,13 +94,14 @@ def test_mutants_outbound_acl_reject_is_logged_at_the_interface_it_left(tmp_path
     sent = [p for p in rdpcap(str(tmp_path / "w.pcap"))
             if p[IP].dst == "203.0.113.10"]                # what the environment sent
     env_enis = {e.eni for e in topo.environments.values()}
-    rejects = []
+    rejects, accepts = [], []
     for log in (tmp_path / "out" / "flowlogs").iterdir():
         for line in log.read_text().splitlines()[1:]:
             f = line.split()
-            if f[12] == "REJECT":
-                rejects.append((f[2], f[3], f[4], int(f[8])))
+            (rejects if f[12] == "REJECT" else accepts).append((f[2], f[3], f[4], int(f[8])))
     assert rejects, "no REJECT record"
+    # the groups let the packets out, the ACL stopped them: one REJECT, never an ACCEPT too
+    assert not [a for a in accepts if a[2] == "203.0.113.10"]
     assert {eni for eni, *_ in rejects} <= env_enis
     eni = rejects[0][0]
     assert {(src, dst) for _, src, dst, _ in rejects} == {

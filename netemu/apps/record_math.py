@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from netemu.io.flowlog_reader import RECORD_DTYPE
+from netemu.io.flowlog_writer import minus_ones
 from netemu.packet import ICMP
 
 _LOW32 = np.int64(0xFFFFFFFF)
@@ -129,8 +129,8 @@ def emulated_records(hdr, point, accept, packets, nbytes, start, until, window: 
     for k in sk:
         change[1:] |= k[1:] != k[:-1]
     starts = np.flatnonzero(change)
-    out = np.full(len(starts), -1, RECORD_DTYPE)
-    first = hdr[order][starts]
+    out = minus_ones(len(starts))          # np.full(-1) field by field: ~50x slower
+    first = hdr.take(order[starts])        # take: see netemu.packet.pick
     out["version"] = 2
     out["interface_id"] = sk[6][starts]
     out["src"], out["dst"] = first["src"], first["dst"]

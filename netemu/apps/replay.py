@@ -10,6 +10,7 @@ there (so they meet the NAT and connection-tracking state the request left)."""
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import sys
 from collections.abc import Callable, Iterable
@@ -46,7 +47,7 @@ from netemu.io.flowlog_writer import (
 from netemu.io.pcap_writer import PcapStream
 from netemu.io.trace_readers import open_trace
 from netemu.model.topology import Topology
-from netemu.packet import DELIVERED, DROPPED, ICMP, TCP, UDP, UNPLACED
+from netemu.packet import DELIVERED, DROPPED, ICMP, TCP, UDP, UNPLACED, concat, pick
 
 PENDING = -1
 LINES_AT_ONCE = 1 << 16     # output lines formatted per step (their Python objects)
@@ -162,13 +163,13 @@ class _Connections:
         low = (b["src"] < b["dst"]) | ((b["src"] == b["dst"]) & (sport <= dport))
         keys = pack_keys(0, np.where(low, b["src"], b["dst"]), np.where(low, b["dst"], b["src"]),
                          np.where(low, sport, dport), np.where(low, dport, sport), b["proto"])
-        known = self.table.lookup(keys) >= 0
+        found = self.table.lookup(keys)
+        known = found >= 0
         # the first packet of a new connection opened it (insert keeps first occurrences)
-        slot = self.table.insert(keys, b["ts"], opener_low=low, status=PENDING, at=-1,
-                                 rule=-1, rev_at=-1, rev_rule=-1, fwd_at=-1, fwd_rule=-1,
-                                 o_src=b["src"],
-                                 o_dst=b["dst"], o_sport=b["sport"], o_dport=b["dport"],
-                                 proto=b["proto"])
+        slot = self.table.insert_looked_up(
+            keys, found, b["ts"], opener_low=low, status=PENDING, at=-1, rule=-1, rev_at=-1,
+            rev_rule=-1, fwd_at=-1, fwd_rule=-1, o_src=b["src"], o_dst=b["dst"],
+            o_sport=b["sport"], o_dport=b["dport"], proto=b["proto"])
         if not known.all():
             fresh = slot[~known]
             _, first = np.unique(fresh, return_index=True)
@@ -195,6 +196,8 @@ class Replayer:
         self.summary = Summary()
         self.records: list[np.ndarray] = []            # flow-log records, per batch
         self.delivered = np.zeros(len(self.dp.elements), dtype=np.int64)   # per element
+        # flow logs need of a flow piece only its sums; captures need every packet
+        self._summed_window = window if observing and not self.capture_points else None
 
     def _point(self, capture: str) -> tuple[list[int], int | None]:
         """What a capture sees: (observation points, address or None). An ENI, or what
@@ -235,7 +238,7 @@ class Replayer:
         if len(b) == 0:
             return []
         flows = flow_groups(b)          # connection bookkeeping once per flow, not per packet
-        slot, forward = self.conns.slots(b[flows.first])
+        slot, forward = self.conns.slots(pick(b, flows.first))
         slot, forward = slot[flows.group], forward[flows.group]
         # each connection's pieces in the order they begin, one per wave, so that every
         # piece meets the state its connection's earlier packets left, in any batch
@@ -261,16 +264,18 @@ class Replayer:
         return observed
 
     def _requests(self, b: np.ndarray, idx: np.ndarray, slot: np.ndarray) -> list:
-        req = b[idx]
+        req = pick(b, idx)
         for net, ip, _ in self.maps:
             req["src"][in_ranges(req["src"], [net])] = ip
-        rt = self.dp.run_flows(req, observing=self.observing, horizon=self._horizon)
+        rt = self.dp.run_flows(req, observing=self.observing, horizon=self._horizon,
+                               summed_window=self._summed_window)
         v = self.conns.table.values
         for col in ("status", "at", "rule", "reason", "src", "dst", "sport", "dport"):
             v[col][slot] = req[col]
         for col in ("status", "at", "rule", "reason"):
             b[col][idx] = req[col]
-        return [Observation(idx[o.rows], o.point, o.accept, o.header) for o in rt.observations]
+        return [Observation(idx[o.rows], o.point, o.accept, o.header, o.summed)
+                for o in rt.observations]
 
     def _replies(self, b: np.ndarray, idx: np.ndarray, slot: np.ndarray) -> list:
         v = self.conns.table.values
@@ -282,14 +287,16 @@ class Replayer:
         idx, slot = idx[answered], slot[answered]
         if len(idx) == 0:
             return []
-        rep = b[idx]
+        rep = pick(b, idx)
         address_reply(self.dp.graph, rep, {c: v[c][slot] for c in ADDRESSED})
-        rt = self.dp.run_flows(rep, observing=self.observing, horizon=self._horizon)
+        rt = self.dp.run_flows(rep, observing=self.observing, horizon=self._horizon,
+                               summed_window=self._summed_window)
         # an answer counts only if it reaches the opener from where it called (G1, I1)
         refuse_changed(rep, b["src"][idx], b["sport"][idx])
         for col in ("status", "at", "rule", "reason"):
             b[col][idx] = rep[col]
-        return [Observation(idx[o.rows], o.point, o.accept, o.header) for o in rt.observations]
+        return [Observation(idx[o.rows], o.point, o.accept, o.header, o.summed)
+                for o in rt.observations]
 
     def _account(self, b: np.ndarray, slot: np.ndarray, forward: np.ndarray,
                  flows: Flows) -> None:
@@ -354,17 +361,27 @@ class Replayer:
     def flow_log_records(self, observed: list[Observation]) -> None:
         """F1, F3-F5: one record per ENI, 5-tuple, action and capture window."""
         n_enis = len(self.dp.eni_ids)
-        parts = [(o.header[o.point < n_enis], o.point[o.point < n_enis],
-                  o.accept[o.point < n_enis]) for o in observed]
-        parts = [p for p in parts if len(p[0])]
+        parts = []
+        for o in observed:
+            at = o.point < n_enis
+            if not at.any():
+                continue
+            # a row per packet: one packet of its own length, first and last at its time
+            packets, nbytes, last = (o.summed if o.summed is not None else
+                                     (np.ones(len(at), np.int64), o.header["length"],
+                                      o.header["ts"]))
+            parts.append((pick(o.header, at), o.point[at], o.accept[at], packets[at],
+                          nbytes[at], last[at]))
         if not parts:
             return
-        hdr = np.concatenate([p[0] for p in parts])
-        point = np.concatenate([p[1] for p in parts])
-        accept = np.concatenate([p[2] for p in parts])
+        hdr, point, accept, packets, nbytes, last = (concat([p[i] for p in parts])
+                                                     for i in range(6))
         # a packet the ENI's group let out but its subnet's ACL turned back is one REJECT
         hdr = gateway_view(self.dp, hdr, point)
-        self.records.append(aggregate(hdr, point, accept, window=self.window, narrow=True))
+        summed = {"summed": (packets, nbytes, last)} if any(
+            o.summed is not None for o in observed) else {}
+        self.records.append(aggregate(hdr, point, accept, window=self.window, narrow=True,
+                                      **summed))
         self.compact_records()
 
     def compact_records(self) -> None:
@@ -466,7 +483,7 @@ def merge_records(records: list[np.ndarray], ordered: bool = True,
         records = narrow
     else:
         records = [x if x.dtype == RECORD_DTYPE else _widened(x) for x in records]
-    r = np.concatenate(records)
+    r = concat(records)
     if consume:
         given.clear()
     del given, records, narrow
@@ -476,7 +493,7 @@ def merge_records(records: list[np.ndarray], ordered: bool = True,
                                 r["sport"], r["dport"], r["proto"], r["action"]])
     starts = np.flatnonzero(head)
     # a group's fields other than the sums are its first record's (earliest row)
-    out = r[np.minimum.reduceat(order, starts)]
+    out = r.take(np.minimum.reduceat(order, starts))   # take: see packet.pick
     for col in ("packets", "bytes"):       # exact int64 sums (a record may hold 10^12)
         v = r[col][order]
         out[col] = np.add.reduceat(v, starts)
@@ -490,7 +507,7 @@ def merge_records(records: list[np.ndarray], ordered: bool = True,
     # by ENI and start; ties in the order of the other fields, as np.unique left them
     final, _ = packed_order([out["interface_id"], out["start"], out["src"], out["dst"],
                              out["sport"], out["dport"], out["proto"], out["action"]])
-    return out[final]
+    return out.take(final)
 
 
 def _narrowed(rec: np.ndarray) -> np.ndarray | None:
@@ -553,14 +570,14 @@ class _Captures:
                 keep = np.isin(o.point, points)
                 if ip is not None:
                     keep &= (o.header["src"] == ip) | (o.header["dst"] == ip)
-                parts.append((o.rows[keep], o.header[keep]))
+                parts.append((o.rows[keep], pick(o.header, keep)))
             parts = [p for p in parts if len(p[0])]
             if parts:
                 # in trace order, each packet's hops in the order it made them: the
                 # waves a batch was decided in do not show
                 rows = np.concatenate([p[0] for p in parts])
-                packets = np.concatenate([p[1] for p in parts])
-                out.write(packets[np.argsort(rows, kind="stable")])
+                packets = concat([p[1] for p in parts])
+                out.write(packets.take(np.argsort(rows, kind="stable")))
 
     def close(self) -> None:
         for _, out in self.files.values():
@@ -625,22 +642,27 @@ def replay(topo: Topology, traces: list[Path], out: Path | None = None, *,
     return r.summary
 
 
+def _write_lines(f, lines: Iterable[str]) -> None:
+    """Lines (no newline) to a text file, LINES_AT_ONCE per write: a write per line
+    costs as much as formatting it."""
+    lines = iter(lines)
+    while chunk := list(itertools.islice(lines, LINES_AT_ONCE)):
+        f.write("\n".join(chunk) + "\n")
+
+
 def _write_outputs(r: Replayer, folder: Path) -> None:
     with open(folder / "verdicts.jsonl", "w") as f:
-        for line in r.verdict_lines():
-            f.write(line + "\n")
-        for line in flowlog_replay.verdict_lines(r):
-            f.write(line + "\n")
+        _write_lines(f, r.verdict_lines())
+        _write_lines(f, flowlog_replay.verdict_lines(r))
     logs = folder / "flowlogs"
     logs.mkdir()
     records = merge_records(r.records) if r.records else None
     if records is not None and len(records):
         for point in np.unique(records["interface_id"]):
-            mine = records[records["interface_id"] == point]
+            mine = pick(records, records["interface_id"] == point)
             name = r.dp.points[int(point)]
             with open(logs / f"{name}.log", "w") as f:
                 f.write(HEADER + "\n")
-                for line in format_records(mine, r.dp.points):
-                    f.write(line + "\n")
+                _write_lines(f, format_records(mine, r.dp.points))
     (folder / "summary.json").write_text(json.dumps(r.summary.to_json(), indent=2) + "\n")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from netemu.apps.fix import find_fix
 from netemu.apps.resolve import resolve_destination, resolve_sources
 from netemu.apps.trace_core import (  # noqa: F401  (re-exported: the trace API)
     DEFAULT_SPORT,
@@ -49,6 +48,8 @@ def trace(topology: Topology, src: str, dst: str, proto: str | int = "tcp",
     first = next((r for r in results if not r.ok), results[0])
     result = replace(first, subnets=results if first.source.subnet else [])
     if fix and not result.ok:
+        # only a drop needs a fix (and fix_format): imported here, not by every trace
+        from netemu.apps.fix import find_fix
         result.fixes, result.fix_verified, result.fix_note = find_fix(topology, results,
                                                                       settings)
     return result

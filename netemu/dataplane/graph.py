@@ -101,7 +101,8 @@ class Graph:
             dtype=np.uint32)
         self.nodes: dict[Key, Node] = {}
         self.slots: dict[Key, int] = {}
-        self.edges: dict[Key, list[tuple[str, Key]]] = {}
+        self._edges: dict[Key, list] = {}      # (name, key) or (name, [keys]) in order
+        self._expanded: dict[Key, list[tuple[str, Key]]] | None = None
         for kind in self.kinds:
             for node in kind.nodes(topo, self):
                 if node.key not in self.slots:
@@ -133,8 +134,24 @@ class Graph:
 
     def link(self, here: Key, name: str, to: Key) -> int:
         """Resolve a next node by name, remembering the edge (`netemu graph`)."""
-        self.edges.setdefault(here, []).append((name, to))
+        self._edges.setdefault(here, []).append((name, to))
         return self.slots[to] if to in self.slots else -1
+
+    def link_all(self, here: Key, name: str, keys: list[Key]) -> None:
+        """link() for many next nodes of one name whose indices the caller looks up
+        itself (a router's interfaces, an ACL's neighbouring subnets): kept as one entry
+        until someone reads the edges (a subnet to every interface of its VPC is
+        subnets x interfaces edges, which only `netemu graph` prints)."""
+        self._edges.setdefault(here, []).append((name, list(keys)))
+
+    @property
+    def edges(self) -> dict[Key, list[tuple[str, Key]]]:
+        """Every node's named next nodes, in the order they were linked."""
+        if self._expanded is None:
+            self._expanded = {here: [(n, t) for n, to in items
+                                     for t in (to if isinstance(to, list) else [to])]
+                              for here, items in self._edges.items()}
+        return self._expanded
 
     def element(self, key: Key) -> Element:
         return self.elements[self.slots[key]]

@@ -25,13 +25,25 @@ class Flows:
     @property
     def order(self) -> np.ndarray:
         if self._order is None:
-            self._order = np.argsort(self.group, kind="stable")
+            self._order = stable_argsort(self.group)
         return self._order
 
     @property
     def start(self) -> np.ndarray:
         g = self.group[self.order]
         return np.concatenate([[True], g[1:] != g[:-1]]) if len(g) else np.zeros(0, bool)
+
+
+def stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """np.argsort(keys, kind="stable") for integer keys, faster when they are small:
+    numpy sorts 16-bit integers stably by radix, so keys below 2**16 sort as uint16, and
+    keys below 2**32 in two such passes (low half, then high half: LSD radix, stable)."""
+    if len(keys) == 0 or keys.min() < 0 or keys.max() >= 1 << 32:
+        return np.argsort(keys, kind="stable")
+    if keys.max() < 1 << 16:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    low = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    return low[np.argsort((keys[low] >> 16).astype(np.uint16), kind="stable")]
 
 
 def flow_groups(b: np.ndarray) -> Flows:
@@ -102,7 +114,7 @@ def waves(flows: Flows, conn: np.ndarray, begin: np.ndarray,
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     idx = np.arange(n)
-    corder = np.argsort(conn, kind="stable")        # by connection, then position
+    corder = stable_argsort(conn)                   # by connection, then position
     c = conn[corder]
     chead = np.concatenate([[True], c[1:] != c[:-1]])
     chead_at = np.maximum.accumulate(np.where(chead, idx, 0))

@@ -48,8 +48,10 @@ class Dataplane:
                         weights=weights)
 
     def run_flows(self, b: np.ndarray, *, observing: bool = False,
-                  horizon: float | None = None) -> Runtime:
-        return _run.run_flows(self.graph, b, observing=observing, horizon=horizon)
+                  horizon: float | None = None, summed_window: float | None = None
+                  ) -> Runtime:
+        return _run.run_flows(self.graph, b, observing=observing, horizon=horizon,
+                              summed_window=summed_window)
 
     def hold(self, horizon: float) -> None:
         _run.hold(self.graph, horizon)

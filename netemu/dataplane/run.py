@@ -19,7 +19,19 @@ from netemu.dataplane.elements.gateways import Unmodelled
 from netemu.dataplane.graph import Graph
 from netemu.dataplane.grouping import Flows, flow_groups, segments
 from netemu.dataplane.reasons import CODE
-from netemu.packet import ACK, DELIVERED, DROPPED, ICMP, IN_FLIGHT, SYN, TCP, UDP, UNPLACED, empty
+from netemu.packet import (
+    ACK,
+    DELIVERED,
+    DROPPED,
+    ICMP,
+    IN_FLIGHT,
+    SYN,
+    TCP,
+    UDP,
+    UNPLACED,
+    empty,
+    pick,
+)
 
 # what a flow's first packet decides for all of its packets
 FATE_COLUMNS = ("src", "dst", "sport", "dport", "status", "reason", "at", "rule")
@@ -40,7 +52,10 @@ def place(g: Graph, b: np.ndarray) -> None:
     eni = g.book.eni_anywhere(src)
     free = node < 0
     node[free & (eni >= 0)] = g.doors.eni_out[eni[free & (eni >= 0)]]
-    node[(node < 0) & np.isin(src, g.service_addresses)] = g.index(("amazon", ""))
+    # membership by search: np.isin would import numpy.ma (through np.unique) in a trace
+    svc = np.sort(g.service_addresses)               # never empty: the link-local services
+    service = svc[np.searchsorted(svc, src).clip(max=len(svc) - 1)] == src
+    node[(node < 0) & service] = g.index(("amazon", ""))
     for ep_id, ep in sorted(g.topo.endpoints.items()):
         if ep.kind != "gateway" or not ep.prefix_list:
             continue
@@ -94,14 +109,17 @@ def hold(g: Graph, horizon: float) -> None:
 
 
 def run_flows(g: Graph, b: np.ndarray, *, observing: bool = False,
-              horizon: float | None = None) -> Runtime:
+              horizon: float | None = None, summed_window: float | None = None) -> Runtime:
     """Decide per flow, account per packet: the first packet of each flow goes through
     the elements and every packet of the flow takes its fate and its translations.
     A flow idle for longer than the shortest timeout starts a new segment (so does a
     SYN after a segment without one), decided after the earlier ones, so timeouts
     inside one batch still count. Each flow's first packet carries the time of its
     segment's last (`until`): state is refreshed as by every packet of the segment.
-    `horizon`: no later call holds an earlier packet (default: this batch's first)."""
+    `horizon`: no later call holds an earlier packet (default: this batch's first).
+    Observations are of every packet, unless `summed_window`: then a flow piece whose
+    packets share one capture window of that many seconds is observed once, summed
+    (Observation.summed), which is all a flow log needs of it."""
     flows = flow_groups(b)
     segment = segments(flows, b["ts"], quiet(g), b["flags"], b["proto"])
     if len(b):
@@ -111,11 +129,11 @@ def run_flows(g: Graph, b: np.ndarray, *, observing: bool = False,
     for wave in range(waves):
         if waves > 1:
             idx = np.flatnonzero(segment == wave)
-            part = flow_groups(b[idx])
+            part = flow_groups(pick(b, idx))
         else:
             idx, part = None, flows
-        sub = b if idx is None else b[idx]
-        reps = sub[part.first]
+        sub = b if idx is None else pick(b, idx)
+        reps = pick(sub, part.first)
         end = np.full(len(part), -np.inf)
         np.maximum.at(end, part.group, np.maximum(sub["ts"], sub["until"]))
         reps["until"] = end
@@ -128,8 +146,12 @@ def run_flows(g: Graph, b: np.ndarray, *, observing: bool = False,
                 b[column][idx] = reps[column][part.group]
         if observing:
             members = part.order if idx is None else idx[part.order]
-            total.observations += [_per_packet(o, b, members, part, weights)
-                                   for o in rt.observations]
+            if summed_window is None:
+                total.observations += [_per_packet(o, b, members, part, weights)
+                                       for o in rt.observations]
+            else:
+                total.observations += _summed(rt.observations, b, sub, members, part,
+                                              weights, summed_window)
         total.in_count += rt.in_count
         total.drop_count += rt.drop_count
         total.deliver_count += rt.deliver_count
@@ -155,7 +177,7 @@ def address_reply(g: Graph, rep: np.ndarray, arrived) -> None:
 def replies(g: Graph, b: np.ndarray, delivered: np.ndarray) -> np.ndarray:
     """The answer to each delivered packet: an echo reply to an echo request, SYN-ACK to
     a SYN, else the same type and code, ACK or no flags."""
-    d = b[delivered]
+    d = pick(b, delivered)
     r = empty(len(delivered))
     r["ts"] = d["ts"] + 0.001
     r["proto"], r["length"], r["flow"] = d["proto"], d["length"], d["flow"]
@@ -181,6 +203,45 @@ def refuse_changed(rep: np.ndarray, home_src, home_sport) -> np.ndarray:
     rep["status"][wrong] = DROPPED
     rep["reason"][wrong] = CODE["REPLY_SOURCE_CHANGED"]
     return wrong
+
+
+def _summed(observed: list[Observation], b: np.ndarray, sub: np.ndarray,
+            members: np.ndarray, flows: Flows, weights: np.ndarray,
+            window: float) -> list[Observation]:
+    """Observations of flows' first packets as observations of whole flow pieces:
+    packets, bytes, first and last time (a flow log's sums, minima and maxima, which
+    add up the same in any grouping). A piece whose packets fall in two capture windows
+    (floor(ts / window), as flow_log records count them) is observed packet by packet."""
+    n = len(flows)
+    ts = np.ascontiguousarray(sub["ts"])
+    first = np.full(n, np.inf)
+    np.minimum.at(first, flows.group, ts)
+    last = np.full(n, -np.inf)
+    np.maximum.at(last, flows.group, ts)
+    nbytes = np.bincount(flows.group, weights=sub["length"], minlength=n).astype(np.int64)
+    one = np.floor(first / window) == np.floor(last / window)
+    out = []
+    for o in observed:
+        whole = one[o.rows]
+        if whole.any():
+            r = o.rows[whole]
+            header = pick(o.header, whole)
+            header["ts"] = first[r]
+            rows = _first_rows(members, flows, r)
+            out.append(Observation(rows, o.point[whole], o.accept[whole], header,
+                                   (weights[r].astype(np.int64), nbytes[r], last[r])))
+        if not whole.all():
+            part = Observation(o.rows[~whole], o.point[~whole], o.accept[~whole],
+                               pick(o.header, ~whole))
+            out.append(_per_packet(part, b, members, flows, weights))
+    return out
+
+
+def _first_rows(members: np.ndarray, flows: Flows, rows: np.ndarray) -> np.ndarray:
+    """The batch row of each given flow's first packet (`members`: flows.order in b)."""
+    run_start = np.empty(len(flows), dtype=np.int64)
+    run_start[flows.group[flows.order][flows.start]] = np.flatnonzero(flows.start)
+    return members[run_start[rows]]
 
 
 def _per_packet(o: Observation, b: np.ndarray, members: np.ndarray, flows: Flows,

@@ -20,6 +20,7 @@ decided in time order)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,9 +105,8 @@ class ConnTrack:
         src, dst, sport, dport = ((b["dst"], b["src"], b["dport"], b["sport"]) if reverse
                                   else (b["src"], b["dst"], b["sport"], b["dport"]))
         k0, k1 = _pack(src, dst, sport, dport, b["proto"])
-        first, group = group_keys(k0, k1)
+        first, group, slots = self.table.lookup_grouped(k0, k1)
         ts = np.ascontiguousarray(b["ts"])
-        slots = self.table.lookup(stack(k0[first], k1[first]))
         found = slots >= 0
         alive = np.zeros(len(first), bool)
         fs = slots[found]
@@ -188,7 +188,7 @@ class SourceNat:
         self.rev = FlowTable({"flow": np.int32})
         # destination (address, port, protocol) of TCP/UDP flows -> live mappings
         self.dest = FlowTable({"count": np.int64})
-        self.rng = np.random.Generator(np.random.PCG64(seed))
+        self._seed = seed                # the generator of _draw_exact, made if it runs
         self._salt = (seed * 0xD6E8FEB86659FD93 + 0x5851F42D4C957F2D) % 2**64
         self.live = 0
         self.horizon = np.inf            # no lookup will be earlier than this
@@ -198,6 +198,12 @@ class SourceNat:
     @property
     def connections(self) -> int:
         return self.live
+
+    @functools.cached_property
+    def rng(self) -> np.random.Generator:
+        """Drawn from only when destinations are nearly full; made then, as importing
+        numpy.random costs a cold `netemu trace` milliseconds it never uses."""
+        return np.random.Generator(np.random.PCG64(self._seed))
 
     # ---- outbound -------------------------------------------------------------------------
 
@@ -212,12 +218,11 @@ class SourceNat:
         if self.idle is not None and now - self.idle > self._sweep_at:
             self._sweep(now)
         k0, k1 = _pack(b["src"], b["dst"], b["sport"], b["dport"], proto)
-        first, group = group_keys(k0, k1)
+        fwd = self.fwd
+        first, group, slots = fwd.lookup_grouped(k0, k1)
         g = len(first)
         gts = ts[first]
         last = _ends(b, ts, group, g)
-        fwd = self.fwd
-        slots = fwd.lookup(stack(k0[first], k1[first]))
         found = slots >= 0
         s = np.where(found, slots, 0)
         live = found & fwd.values["live"][s]
@@ -424,10 +429,9 @@ class SourceNat:
     def inbound(self, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Original (address, port) per reply packet, and which packets matched a flow."""
         k0, k1 = _pack(b["src"], b["dst"], b["sport"], b["dport"], b["proto"])
-        first, group = group_keys(k0, k1)
+        first, group, rs = self.rev.lookup_grouped(k0, k1)
         g = len(first)
         ts = np.ascontiguousarray(b["ts"])
-        rs = self.rev.lookup(stack(k0[first], k1[first]))
         f = np.where(rs >= 0, self.rev.values["flow"][np.maximum(rs, 0)], -1)
         ok = f >= 0
         fs = np.maximum(f, 0)

@@ -21,6 +21,7 @@ from typing import Any
 
 from netemu.addr import parse_address, parse_network
 from netemu.errors import InputError
+from netemu.io import snapshot_gaps
 from netemu.io.aws_shapes import parse_json
 from netemu.io.safe_read import read_bytes_capped
 from netemu.model import aws_services
@@ -387,6 +388,7 @@ class _Snapshot:
         self.dhcp_raw = self.unique("DhcpOptions", "DhcpOptionsId", "DHCP options")
         self.pcx_raw = self.unique_peerings()
         self.addresses = [a for a, _ in self.items["Addresses"]]
+        snapshot_gaps.missing_vpcs(self)
         self.region_of_vpc = self.regions()
         self.prefix_lists()
         self.gateways()
@@ -404,6 +406,7 @@ class _Snapshot:
         self.databases()
         self.dangling()
         self.interfaces()
+        snapshot_gaps.missing_groups(self)
         self.report_unplaced()
 
     def regions(self) -> dict[str, str]:

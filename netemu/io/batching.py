@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from netemu.packet import concat
+
 
 def rebatch(chunks: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
     """Arrays of exactly `size` rows (the last one shorter), in order."""
@@ -19,7 +21,7 @@ def rebatch(chunks: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
             pending.append(take)
             count += len(take)
             if count == size:
-                yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+                yield pending[0] if len(pending) == 1 else concat(pending)
                 pending, count = [], 0
     if count:
-        yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+        yield pending[0] if len(pending) == 1 else concat(pending)

@@ -31,10 +31,12 @@ SUMMED_DTYPE = np.dtype([
 
 
 def aggregate(packets: np.ndarray, interface: np.ndarray | int, accept: np.ndarray | bool,
-              *, window: int = 600, narrow: bool = False) -> np.ndarray:
+              *, window: int = 600, narrow: bool = False,
+              summed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Records (RECORD_DTYPE, or SUMMED_DTYPE if `narrow`; interface_id = the given
     interface index) for `packets`, one per (interface, src, dst, sport, dport, proto,
-    action, capture window)."""
+    action, capture window). `summed`: each row stands for several packets of one
+    window, (packets, bytes, last packet's time) per row, its `ts` the first's."""
     n = len(packets)
     iface = np.broadcast_to(np.asarray(interface, np.int64), (n,))
     action = np.broadcast_to(np.asarray(accept, bool), (n,)).astype(np.int64)
@@ -50,7 +52,7 @@ def aggregate(packets: np.ndarray, interface: np.ndarray | int, accept: np.ndarr
     out = np.zeros(len(starts), SUMMED_DTYPE) if narrow else minus_ones(len(starts))
     if n == 0:
         return out
-    first = packets[order[starts]]
+    first = packets.take(order[starts])       # take: see netemu.packet.pick
     if not narrow:
         out["version"] = 2
         out["log_status"] = 0
@@ -59,11 +61,16 @@ def aggregate(packets: np.ndarray, interface: np.ndarray | int, accept: np.ndarr
     out["src"], out["dst"] = first["src"], first["dst"]
     out["sport"], out["dport"] = sport[order[starts]], dport[order[starts]]
     out["proto"], out["action"] = first["proto"], action[order[starts]]
-    out["packets"] = np.diff(np.append(starts, n))
-    out["bytes"] = np.add.reduceat(packets["length"][order].astype(np.int64), starts)
-    t = ts[order]
-    out["start"] = np.floor(np.minimum.reduceat(t, starts)).astype(np.int64)
-    out["end"] = np.ceil(np.maximum.reduceat(t, starts)).astype(np.int64)
+    if summed is None:
+        nbytes, last = packets["length"], ts
+        out["packets"] = np.diff(np.append(starts, n))
+    else:
+        count, nbytes, last = summed
+        out["packets"] = np.add.reduceat(np.asarray(count, np.int64)[order], starts)
+    out["bytes"] = np.add.reduceat(np.asarray(nbytes)[order].astype(np.int64), starts)
+    out["start"] = np.floor(np.minimum.reduceat(ts[order], starts)).astype(np.int64)
+    out["end"] = np.ceil(np.maximum.reduceat(np.asarray(last, np.float64)[order],
+                                             starts)).astype(np.int64)
     return out
 
 

@@ -1,8 +1,9 @@
 """Streaming pcap / pcapng reader producing PacketBatch arrays.
 
-Why this shape: a Python object per packet (scapy) costs ~100 µs; here the only per-record
-Python work is one `unpack_from` to find where the next record starts (records are
-variable-length, so their offsets are inherently sequential). Everything else -- link
+Why this shape: a Python object per packet (scapy) costs ~100 µs; here no Python work is
+done per record where record lengths repeat: classic-pcap record offsets are found by
+`pcap_walk.record_offsets` (runs of equal lengths checked all at once; records are
+variable-length, so offsets are inherently sequential). Everything else -- link
 layer, VLAN tags, IPv4 and L4 headers -- is gathered with NumPy fancy indexing over a
 uint8 view of a large chunk, for all records of the chunk at once.
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from netemu.errors import InputError
 from netemu.io.batching import rebatch
+from netemu.io.pcap_walk import record_offsets
 from netemu.packet import ICMP, TCP, UDP, empty
 
 DEFAULT_BATCH = 65536
@@ -126,34 +128,25 @@ def _classic_chunks(f: BinaryIO, name: str, stats: ReadStats) -> Iterator[np.nda
         data = f.read(CHUNK_BYTES)
         buf = carry + data if carry else data
         size = len(buf)
-        offs: list[int] = []
-        app = offs.append
-        off, lim = 0, size - 16
-        while off <= lim:
-            incl = unpack(buf, off + 8)[0]
-            end = off + 16 + incl
-            if end > size:
-                if incl > MAX_RECORD:
-                    raise InputError(f"record length {incl} is implausible (corrupt file)",
-                                     file=name, record=record + len(offs) + 1)
-                break
-            app(off)
-            off = end
+        offs, off = record_offsets(buf, endian)
+        if off <= size - 16 and (incl := unpack(buf, off + 8)[0]) > MAX_RECORD:
+            raise InputError(f"record length {incl} is implausible (corrupt file)",
+                             file=name, record=record + len(offs) + 1)
         if not data:
             if off < size:
                 what = "record header" if size - off < 16 else "record data"
                 raise InputError(f"truncated {what}: file ends inside record",
                                  file=name, record=record + len(offs) + 1)
-            if not offs:
+            if len(offs) == 0:
                 return
         carry = buf[off:]
         record += len(offs)
         stats.records += len(offs)
-        if not offs:
+        if len(offs) == 0:
             continue
         u8 = np.frombuffer(buf, dtype=np.uint8)
-        start = np.asarray(offs, dtype=np.int64)
-        hdr = u8[start[:, None] + np.arange(16)].view(rec_dtype)[:, 0]
+        start = offs
+        hdr = _spans(u8, start, 16).view(rec_dtype)[:, 0]
         ts = hdr["sec"].astype(np.float64) + hdr["frac"].astype(np.float64) * unit
         yield _decode(u8, start + 16, hdr["incl"].astype(np.int64),
                       hdr["orig"].astype(np.int64), np.int64(linktype), ts, frags, stats)
@@ -324,6 +317,14 @@ class _Fragments:
                 sport[i], dport[i], flags[i] = seen[key]
 
 
+def _spans(u8: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
+    """The `width` bytes at each offset, one row each: rows of a sliding-window view,
+    ~4x faster than indexing with an (n, width) array of byte offsets."""
+    if len(at) == 0 or len(u8) < width:
+        return u8[np.asarray(at, np.int64)[:, None] + np.arange(width)]
+    return np.lib.stride_tricks.sliding_window_view(u8, width)[at]
+
+
 def _be16(u8: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return (u8[idx].astype(np.int64) << 8) | u8[idx + 1]
 
@@ -398,7 +399,7 @@ def _decode(u8: np.ndarray, off: np.ndarray, cap: np.ndarray, orig: np.ndarray,
     ok = why == _OK
     why[ok & (l3 + 20 > end)] = _TRUNC
     sel = np.flatnonzero(why == _OK)
-    ip = u8[l3[sel, None] + np.arange(20)].view(_IP_DTYPE)[:, 0]
+    ip = _spans(u8, l3[sel], 20).view(_IP_DTYPE)[:, 0]
     ihl = (ip["vihl"] & 0x0F).astype(np.int64) * 4
     bad = ((ip["vihl"] >> 4) != 4) | (ihl < 20)
     if bad.any():

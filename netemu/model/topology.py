@@ -207,7 +207,7 @@ class Topology:
                                      resource=pcx.id)
 
     def _check_subnets(self) -> None:
-        by_vpc: dict[str, list[Subnet]] = {}
+        by_vpc: dict[str, list[tuple[Subnet, int, int]]] = {}
         for sn in self.subnets.values():
             vpc = self._require(sn.vpc, self.vpcs, sn.id, "VPC")
             self._require(sn.route_table, self.route_tables, sn.id, "route table")
@@ -223,11 +223,12 @@ class Topology:
                                  resource=sn.id)
             if self.network_acls[sn.acl].vpc != sn.vpc:
                 raise InputError(f"network ACL {sn.acl} belongs to another VPC", resource=sn.id)
-            for other in by_vpc.setdefault(sn.vpc, []):
-                if sn.cidr.overlaps(other.cidr):
+            lo, hi = int(sn.cidr.network_address), int(sn.cidr.broadcast_address)
+            for other, olo, ohi in by_vpc.setdefault(sn.vpc, []):   # ints: O(n^2) is cheap
+                if lo <= ohi and olo <= hi:
                     raise InputError(f"CIDR {sn.cidr} overlaps subnet {other.id} "
                                      f"({other.cidr})", resource=sn.id)
-            by_vpc[sn.vpc].append(sn)
+            by_vpc[sn.vpc].append((sn, lo, hi))
 
     def _check_enis(self) -> None:
         owner: dict[ipaddress.IPv4Address, str] = {}

@@ -98,6 +98,10 @@ class Context:
         """(subnet, reason code, resource) of each subnet the path fails from."""
         return self._run().failures.get(p, [])
 
+    def destinations(self, p: FnPath) -> list[int]:
+        """The addresses the path was sent to (one per subnet it resolves from)."""
+        return self._run().dst.get(p, [])
+
     def crossings(self, p: FnPath) -> list[tuple[str, bool, str]]:
         """(ACL id, egress, peer address) of each ACL the reply crossed, every subnet."""
         return self._run().crossings.get(p, [])
@@ -114,6 +118,7 @@ class _Batch:
     request: dict
     crossings: dict
     failures: dict
+    dst: dict = field(default_factory=dict)     # path -> the addresses it was sent to
 
 
 def _run_batch(ctx: Context) -> _Batch:
@@ -128,6 +133,7 @@ def _run_batch(ctx: Context) -> _Batch:
     from netemu.packet import DELIVERED
 
     rows, bad = [], set()
+    out = _Batch({}, {}, {}, {})
     for fn in ctx.vpc_functions():
         sources = resolve_sources(ctx.topo, f"lambda:{fn.id}")
         for p in ctx.paths(fn):
@@ -142,7 +148,7 @@ def _run_batch(ctx: Context) -> _Batch:
                     continue
                 rows.append((p, packet_for(src, dst, p.proto, p.port, DEFAULT_SPORT),
                              src.subnet))
-    out = _Batch({}, {}, {}, {})
+                out.dst.setdefault(p, []).append(int(dst.ip))
     for p in bad:
         out.ok[p] = False
         out.failures[p] = [(None, "UNRESOLVED", None)]
@@ -270,18 +276,23 @@ def _intended_ports(topo: Topology, fn: LambdaFunction, eni, fn_cidrs):
 
 # ---- verification ---------------------------------------------------------------------
 def verify(ctx: Context, check: Callable, key: tuple, changes, paths: list[FnPath] = (),
-           expect_ok: bool = True, fixed: Context | None = None) -> tuple[str, str]:
+           expect_ok: bool = True, fixed: Context | None = None, finding=None
+           ) -> tuple[str, str]:
     """(status, note): apply the changes, run the check again (the finding with `key`
-    must be gone) and trace `paths` (they must get through both ways) and every path of
-    the functions involved that got through before (it must still)."""
+    must be gone), trace `paths` (they must get through both ways) and every path of
+    the functions involved that got through before (it must still), and walk reach on
+    both topologies (reach/effects.py): nothing any source reached may be lost, and what
+    the change opens besides `paths` is said (on `finding`: fix_also_opens, fix_closes)."""
     from netemu.apps.lint.apply import apply_changes
     if not ctx.settings.verify:
         return "unverified", "not verified"
     involved = {p.function for p in paths} | {r for r in key[1:2] if r in ctx.topo.functions}
     try:
-        fixed = fixed or Context(apply_changes(ctx.topo, changes), ctx.lines,
-                                 LintSettings(ctx.settings.eni_quota, verify=False),
-                                 only=involved)
+        if fixed is None:
+            after = apply_changes(ctx.topo, changes)
+            fixed = Context(after, ctx.lines, LintSettings(ctx.settings.eni_quota,
+                                                           verify=False),
+                            only=touched(ctx, after, involved))
     except InputError as exc:
         return "unverified", f"the change does not apply here ({exc.problem})"
     if any(finding_key(f) == key for f in check(fixed)):
@@ -292,14 +303,73 @@ def verify(ctx: Context, check: Callable, key: tuple, changes, paths: list[FnPat
             why = r.problem if isinstance(r, InputError) else \
                 f"{r.failed.reason} at {r.failed.dropped_at}" if r.failed else "dropped"
             return "unverified", f"trace {p.text} still fails ({why})"
-    fns = involved
-    broken = [p for f in sorted(fns) if f in fixed.topo.functions
+    broken = [p for f in sorted(involved) if f in fixed.topo.functions
               for p in ctx.paths(ctx.topo.functions[f]) if ctx.ok(p) and not fixed.ok(p)]
     if broken:
         return "unverified", f"the change breaks trace {broken[0].text}"
+    from netemu.apps.reach.effects import Effects
+    fx = Effects(*side_effects(ctx, fixed, paths))
+    if finding is not None:
+        finding.fix_also_opens, finding.fix_closes = fx.opens, fx.closes
+    if fx.closes:
+        return "unverified", "the change closes what worked before: " + "; ".join(
+            line.partition(": ")[2] for line in fx.lines() if line.startswith("closes"))
     shown = f"; trace delivers both ways: {', '.join(p.text for p in paths)}" if paths else ""
+    n = len(fixed.vpc_functions())
+    opens = "others open (listed)" if fx.opens else "no other opens"
     return "verified", f"lint re-run with the change applied no longer reports " \
-        f"it{shown}"
+        f"it{shown}; of the paths lint knows for the {n} function(s) the change can " \
+        f"decide, none that got through breaks and {opens}"
+
+
+def touched(ctx: Context, after: Topology, involved: set) -> set | None:
+    """The functions whose paths a change can decide (reach/scope.py's reasoning, over the
+    paths lint knows): the ones it is for, the ones sending from a subnet or interface it
+    changes or whose configuration it changes, and the ones with a path into what it
+    changes. None: every function (the change reaches the VPC itself)."""
+    from netemu.apps.reach.scope import scope
+    sc = scope(ctx.topo, after)
+    if sc.everything:
+        return None
+    into = [sp for spans, _ in sc.into for sp in spans]
+    out = set(involved) | sc.functions
+    for fid in ctx.topo.function_order:
+        fn = ctx.topo.functions[fid]
+        if not fn.in_vpc or fid in out:
+            continue
+        enis = {e.eni for e in ctx.topo.environments_of(fid)}
+        if any(s in sc.subnet_own for s in fn.subnets) or enis & set(sc.eni_own) or any(
+                lo <= ip <= hi for p in ctx.paths(fn) for ip in ctx.destinations(p)
+                for lo, hi in into):
+            out.add(fid)
+    return out
+
+
+def side_effects(ctx: Context, fixed: Context, paths) -> tuple[list, list]:
+    """(opens, closes): the paths of the functions the change can decide (fixed.only)
+    that trace delivers both ways after and not before (besides `paths`, what the fix is
+    for), and the ones it delivered before and no longer does; per source, as reach's
+    rows."""
+    opens: dict = {}
+    closes: dict = {}
+    for fn in fixed.vpc_functions():
+        if fn.id not in ctx.topo.functions:
+            continue
+        known = list(dict.fromkeys(ctx.paths(ctx.topo.functions[fn.id]) + fixed.paths(fn)))
+        for p in known:
+            was = p in ctx._paths.get(fn.id, ()) and ctx.ok(p)
+            now = fixed.ok(p)
+            if now and not was and p not in paths:
+                opens.setdefault(f"lambda:{fn.id}", []).append(_as_row(p))
+            elif was and not now:
+                closes.setdefault(f"lambda:{fn.id}", []).append(_as_row(p))
+    return ([{"source": k, "packets": v} for k, v in opens.items()],
+            [{"source": k, "packets": v} for k, v in closes.items()])
+
+
+def _as_row(p: FnPath) -> dict:
+    return {"protocol": protocol_name(p.proto), "ports": str(p.port), "client_ports": None,
+            "destinations": p.dst}
 
 
 def finding_key(f) -> tuple:
@@ -316,8 +386,9 @@ def complete(ctx: Context, fixes: list, paths: list[FnPath], involved: set
     from netemu.apps.lint.apply import apply_changes
     changes = [c for f in fixes for c in getattr(f, "changes", ())]
     try:
-        fixed = Context(apply_changes(ctx.topo, changes), ctx.lines,
-                        LintSettings(ctx.settings.eni_quota, verify=False), only=involved)
+        after = apply_changes(ctx.topo, changes)
+        fixed = Context(after, ctx.lines, LintSettings(ctx.settings.eni_quota, verify=False),
+                        only=touched(ctx, after, involved))
     except InputError:
         return fixes, None
     extra: list = []
@@ -330,9 +401,9 @@ def complete(ctx: Context, fixes: list, paths: list[FnPath], involved: set
             if more and all(getattr(m, "changes", ()) for m in more):
                 extra += [m for m in more if m not in extra]
                 try:
-                    fixed = Context(apply_changes(fixed.topo, [c for m in more
-                                                               for c in m.changes]),
-                                    ctx.lines, fixed.settings, only=involved)
+                    after = apply_changes(fixed.topo, [c for m in more for c in m.changes])
+                    fixed = Context(after, ctx.lines, fixed.settings,
+                                    only=touched(ctx, after, involved))
                 except InputError:
                     return fixes, None
     return fixes + extra, fixed

@@ -21,7 +21,8 @@ def _settle(ctx, finding: Finding, fn_check, fixes: list, paths) -> Finding:
     finding.fixes = fixes
     changes = [c for f in fixes for c in getattr(f, "changes", ())]
     finding.fix_status, finding.fix_note = verify(ctx, fn_check, finding_key(finding),
-                                                  changes, paths, fixed=fixed)
+                                                  changes, paths, fixed=fixed,
+                                                  finding=finding)
     return finding
 
 

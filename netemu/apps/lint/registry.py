@@ -39,6 +39,8 @@ class Finding:
     fix_note: str = ""                 # how it was verified, or why it could not be
     line: int = 1                      # the YAML line of the first resource
     where: str = ""                    # which part of it: `inbound 110`, a route
+    fix_also_opens: list = field(default_factory=list)   # reach: what else the fix opens
+    fix_closes: list = field(default_factory=list)       # reach: what it closes (unverified)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ def text(findings: list[Finding], topo, source: str, fix_format: str = "text") -
             body = render_fix(fix, topo, fix_format).splitlines()
             out.append(f"    - {body[0]}")
             out += [f"      {line}" for line in body[1:]]
+        out += [f"    {line}" for line in effect_lines(f)]
     s = summary(findings)
     out.append(f"{len(findings)} finding(s): " + ", ".join(f"{n} {k}" for k, n in s.items()))
     return "\n".join(out) + "\n"
@@ -40,9 +41,15 @@ def as_json(findings: list[Finding], topo, source: str) -> dict:
             "explanation": f.explanation, "line": f.line,
             "fix": {"status": f.fix_status, "note": f.fix_note,
                     "steps": [str(x) for x in f.fixes],
+                    "also_opens": f.fix_also_opens, "closes": f.fix_closes,
                     "aws_cli": [render_fix(x, topo, "aws-cli") for x in f.fixes],
                     "terraform": [render_fix(x, topo, "terraform") for x in f.fixes]},
         } for f in findings]}
+
+
+def effect_lines(f: Finding) -> list[str]:
+    from netemu.apps.reach.effects import Effects
+    return Effects(f.fix_also_opens, f.fix_closes).lines()
 
 
 def _name(topo, rid: str) -> str | None:

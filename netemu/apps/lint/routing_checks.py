@@ -234,7 +234,8 @@ def blackhole_routes(ctx):
                 continue
             f.fixes = fixes
             f.fix_status, f.fix_note = verify(ctx, blackhole_routes, finding_key(f),
-                                              [c for x in fixes for c in x.changes])
+                                              [c for x in fixes for c in x.changes],
+                                              finding=f)
             yield f
 
 

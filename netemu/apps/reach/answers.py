@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from netemu.apps.reach.boxes import O_DPORT, O_DST, O_SPORT, PROTO, Box, size
+from netemu.apps.reach.effects import Effects, effects, pair_requests
 from netemu.apps.reach.query import Answer, Reach, describe
 from netemu.model.topology import Topology
 from netemu.packet import ICMP, protocol_name
@@ -60,6 +61,7 @@ class Verdict:
     fixes: list[str] = field(default_factory=list)
     fix_verified: bool | None = None
     fix_note: str | None = None
+    effects: Effects | None = None     # what the fix opens and closes besides the pair
 
     @property
     def ok(self) -> bool:
@@ -78,9 +80,10 @@ def representative(a: Answer) -> tuple | None:
 
 
 def find_fix(topo: Topology, src: str, dst: str, verdict: Verdict, protos, ports,
-             sports) -> None:
+             sports, before: Reach | None = None) -> None:
     """trace's fix for one concrete request the block stops, applied to the topology,
-    checked by walking again: the pair then reaches from every place."""
+    checked by walking again: the pair then reaches from every place, nothing any source
+    reached is lost, and what else it opens is listed (effects.py)."""
     from netemu.apps.fix import _change_for
     from netemu.apps.trace import trace
     from netemu.errors import InputError
@@ -109,16 +112,39 @@ def find_fix(topo: Topology, src: str, dst: str, verdict: Verdict, protos, ports
             return
         text, fixed = change
         texts.append(text)
-    again = Reach(fixed).reach(src, dst, protos, ports, sports)
+    after = Reach(fixed)
+    again = after.reach(src, dst, protos, ports, sports)
     verdict.fixes = texts
     verdict.fix_verified = bool(texts) and all(a.boxes() for a in again)
     if not verdict.fix_verified:
         verdict.fix_note = "the change trace proposes does not make the pair reach"
+        return
+    before = before or Reach(topo)
+    verdict.effects = effects(before, after, pair_requests(before, src, dst, protos, ports))
+    if verdict.effects.closes:
+        verdict.fix_verified = False
+        verdict.fix_note = "the change closes what reached before: " + "; ".join(
+            line.partition(": ")[2] for line in verdict.effects.lines()
+            if line.startswith("closes"))
 
 
 def _ip(v: int):
     import ipaddress
     return ipaddress.IPv4Address(v)
+
+
+def who_reaches(r: Reach, dst: str, protos, ports) -> list[tuple[str, Answer]]:
+    """(source, place's answer) for every place of every source that reaches `dst` with
+    its replies back (`reach --to` alone)."""
+    from netemu.errors import InputError
+    rows = []
+    for name in r.every_source():
+        try:
+            answers = r.reach(name, dst, protos, ports)
+        except InputError:
+            continue             # a source that cannot resolve the name reaches nothing
+        rows += [(name, a) for a in answers if a.boxes()]
+    return rows
 
 
 def who_json(rows: list[tuple[str, Answer]]) -> list[dict]:

@@ -63,9 +63,13 @@ class Box:
 
 
 def same(a: tuple, b: tuple) -> bool:
-    """Two reps are the same value: one original dimension, one point, or one value a
-    translator wrote (its allocated range: the reply's port is the one it picked)."""
-    if a[0] == b[0] and a[1 if a[0] == "L" else 2] == b[1 if a[0] == "L" else 2]:
+    """Is the box's rep `a` the value the mark's rep `b` holds: one original dimension,
+    one point, or one value a translator wrote (its allocated range: the reply's port is
+    the one it picked, also after a row on the way split the range into pieces, each
+    the case where the pick falls in it)?"""
+    if a[0] == b[0] == "L" and a[1] == b[1]:
+        return True
+    if a[0] == b[0] == "V" and b[2][0] <= a[2][0] and a[2][1] <= b[2][1]:
         return True
     return a[2][0] == a[2][1] == b[2][0] == b[2][1]
 

@@ -12,6 +12,7 @@ from netemu.apps.reach.answers import (
     blocks,
     find_fix,
     place_json,
+    who_reaches,
 )
 from netemu.apps.reach.diff import diff
 from netemu.apps.reach.query import Answer, Reach, describe, parse_ports, parse_protocols
@@ -43,22 +44,19 @@ def run_reach(path, src: str | None, dst: str | None, proto: str | None,
         return 0
     verdict = Verdict(answers)
     if not verdict.ok and fix:
-        find_fix(topo, src, dst, verdict, protos, span, None)
+        find_fix(topo, src, dst, verdict, protos, span, None, before=r)
+    fx = verdict.effects
     out = {"from": src, "to": dst, "reaches": verdict.ok, "agree": agree(answers),
            "places": [place_json(a) for a in answers], "fix": [str(f) for f in verdict.fixes],
-           "fix_verified": verdict.fix_verified, "fix_note": verdict.fix_note}
+           "fix_verified": verdict.fix_verified, "fix_note": verdict.fix_note,
+           "fix_also_opens": fx.opens if fx else [], "fix_closes": fx.closes if fx else [],
+           "fix_sources_checked": fx.sources if fx else 0}
     _write(out, as_json, lambda: _text_to(src, dst, verdict))
     return 0 if verdict.ok else 1
 
 
 def _who(r: Reach, dst: str, protos, span, as_json: bool) -> int:
-    rows = []
-    for name in r.every_source():
-        try:
-            answers = r.reach(name, dst, protos, span)
-        except InputError:
-            continue             # a source that cannot resolve the name reaches nothing
-        rows += [(name, a) for a in answers if a.boxes()]
+    rows = who_reaches(r, dst, protos, span)
     out = {"to": dst, "sources": [{"from": n, **place_json(a)} for n, a in rows]}
     _write(out, as_json, lambda: _text_who(dst, rows))
     return 0 if rows else 1
@@ -128,8 +126,15 @@ def _text_to(src: str, dst: str, v: Verdict) -> str:
     if v.fixes:
         status = "verified: reach walked again, the pair reaches" if v.fix_verified \
             else "not verified"
+        if v.fix_verified and v.effects is not None:
+            status += ", nothing that reached is lost, " + (
+                "and it opens more (below)" if v.effects.opens else "nothing else opens")
         lines.append(f"fix ({status}):")
         lines += [f"  {f}" for f in v.fixes]
+        if v.effects is not None:
+            lines += [f"  {line}" for line in v.effects.lines()]
+        if not v.fix_verified and v.fix_note and not (v.effects and v.effects.closes):
+            lines.append(f"  why: {v.fix_note}")      # (what it closes is listed above)
     elif v.fix_note:
         lines.append(f"no fix: {v.fix_note}")
     return "\n".join(lines) + "\n"
@@ -146,15 +151,30 @@ def _text_who(dst: str, rows: list) -> str:
 
 
 # ---- diff --------------------------------------------------------------------------------
-def run_diff(before_path, after_path, src: str | None, as_json: bool) -> int:
+def run_diff(before_path, after_path, src: str | None, as_json: bool,
+             flowlogs: list | None = None) -> int:
+    """The symbolic diff; with `flowlogs`, then the recorded flows whose verdict changes
+    (netemu.apps.flowlog_diff). Exit 1 when either says something that worked stops."""
     before, after = _load(before_path), _load(after_path)
+    if src:             # a source neither topology knows is a typo, not "no change"
+        from netemu.apps.flowlog_diff import source_addresses
+        source_addresses([before, after], src)
     changes = diff(before, after, [src] if src else None)
     lost = any(c["lost_count"] for c in changes)
+    flows = None
+    if flowlogs:
+        from netemu.apps import flowlog_diff
+        flows = flowlog_diff.flowlog_diff(before, after, flowlogs, src)
+    out = {"changes": changes, "lost": lost}
+    if flows is not None:
+        out["flowlogs"] = flows
     if as_json:
-        sys.stdout.write(json.dumps({"changes": changes, "lost": lost}, indent=2) + "\n")
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
     else:
         sys.stdout.write(_text_diff(changes))
-    return 1 if lost else 0
+        if flows is not None:
+            sys.stdout.write("\n" + flowlog_diff.text(flows))
+    return 1 if lost or (flows and flows["now_rejected"]["flows"]) else 0
 
 
 def _text_diff(changes: list[dict]) -> str:

@@ -114,10 +114,20 @@ class Reach:
         self.graph = graph or Graph(topo)
         self.walker = Walker(self.graph)
         self.names = {k: i for k, i in self.graph.slots.items()}
+        self._labels: dict = {}       # node -> label: paths repeat the same nodes a lot
+        self._placed: dict = {}       # (src, dst) -> node run.place puts it at
+        self.lean = False             # sets only, no paths for people (effects.py)
 
     # ---- placing -------------------------------------------------------------------------
     def node_of(self, src: int, dst: int = 0) -> tuple[str, str] | None:
-        """Where the dataplane places a packet from `src` (run.place)."""
+        """Where the dataplane places a packet from `src` (run.place), remembered: the
+        walk asks it for every set of requests and replies."""
+        key = (src, dst)
+        if key not in self._placed:
+            self._placed[key] = self._locate(src, dst)
+        return self._placed[key]
+
+    def _locate(self, src: int, dst: int) -> tuple[str, str] | None:
         b = from_columns(src=src, dst=dst, sport=0, dport=0, proto=TCP, flags=0,
                          length=60, flow=0)
         place(self.graph, b)
@@ -210,9 +220,14 @@ class Reach:
 
     def label(self, key) -> str:
         """The element's name with each id's Name tag beside it."""
-        return _ID.sub(lambda m: self.topo.display(m.group()), self.graph.element(key).name)
+        if key not in self._labels:
+            self._labels[key] = _ID.sub(lambda m: self.topo.display(m.group()),
+                                        self.graph.element(key).name)
+        return self._labels[key]
 
     def _path(self, path) -> list[dict]:
+        if self.lean:
+            return []
         return [{"node": self.label(h.node), "action": h.action, "rule": h.rule,
                  **({"reason": h.reason} if h.reason else {})} for h in path]
 

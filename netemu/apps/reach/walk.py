@@ -69,13 +69,21 @@ class End:
 class Walker:
     graph: Graph
     tables: dict = field(default_factory=dict)
+    raw: dict = field(default_factory=dict)       # key -> the element's rows as read
+    like: Walker | None = None    # another topology's walker (before a change): a table
+                                  # with the same rows there is compiled once
 
     def rows(self, key) -> list:
         """The node's table, each row with its match compiled for split(), and runs of
         rows that each pick one value of one field (an interface's address, an
         environment's) as one Run, looked up by bisection."""
         if key not in self.tables:
-            self.tables[key] = _runs(self.graph.element(key).table())
+            raw = self.raw[key] = self.graph.element(key).table()
+            like = self.like
+            if like is not None and key in like.raw and like.raw[key] == raw:
+                self.tables[key] = like.tables[key]
+            else:
+                self.tables[key] = _runs(raw)
         return self.tables[key]
 
     def walk(self, boxes: list[Box], start, marks: tuple[Mark, ...] | None = None
@@ -100,7 +108,8 @@ class Walker:
     def _by_state(self, bs: list[Box], node, marks) -> list[tuple[frozenset, list[Box]]]:
         """The boxes that answer what crossed here (for replies, on the request's path;
         for anything, earlier on its own path) hold the node's state, the rest none."""
-        here = [m for m in marks if m.node == _state_node(node)]
+        at = _state_node(node)
+        here = [m for m in marks if m.node == at]
         if not here:
             return [(frozenset(), bs)]
         state = TRACKED_REPLY if node[0] in ("in", "out") else KNOWN_TRANSLATION
@@ -252,8 +261,12 @@ def _point_fields(row: Row) -> dict:
     one value."""
     if row.state is not None:
         return {}
-    return {f: (lo, compile_match({g: v for g, v in row.match.items() if g != f}))
-            for f, (lo, hi) in row.match.items() if lo == hi}
+    m = row.match
+    if len(m) == 1:                     # most rows of long tables: one address each
+        (f, (lo, hi)), = m.items()
+        return {f: (lo, ())} if lo == hi else {}
+    return {f: (lo, compile_match({g: v for g, v in m.items() if g != f}))
+            for f, (lo, hi) in m.items() if lo == hi}
 
 
 def _runs(rows: list[Row], least: int = 8) -> list:

@@ -18,7 +18,7 @@ class AnyMatch:
 
     def __init__(self, table: RuleTable) -> None:
         self.table = table
-        self._first = FirstMatch(table)
+        self._first = FirstMatch.cached(table)
 
     def match(self, src, dst, sport, dport, proto) -> np.ndarray:
         return self._first.match(src, dst, sport, dport, proto)

@@ -202,6 +202,22 @@ class FirstMatch:
     always-true pads), so one uint32 compare checks all fields and one uint64 view tests
     all lanes."""
 
+    _built: dict = {}                 # table content -> FirstMatch (see cached)
+
+    @classmethod
+    def cached(cls, table: RuleTable) -> FirstMatch:
+        """The classifier of a table with these rows, built once per process: the graphs
+        of a topology and of its copies with a fix applied (lint, reach) share most of
+        their ACLs and groups, and a built classifier is never changed."""
+        key = (table.rule.tobytes(),) + tuple(
+            a.tobytes() for f in sorted(table.lo) for a in (table.lo[f], table.hi[f]))
+        hit = cls._built.get(key)
+        if hit is None:
+            if len(cls._built) >= 4096:
+                cls._built.clear()
+            hit = cls._built[key] = cls(table)
+        return hit
+
     def __init__(self, table: RuleTable, *, binth: int = 4, max_cut_bits: int = 8,
                  spfac: float = 8.0, small_bits: int = 24) -> None:
         self.table = table

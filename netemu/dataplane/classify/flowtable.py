@@ -54,7 +54,37 @@ class FlowTable:
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Slot of each key (int64), -1 when absent."""
         keys = np.asarray(keys, np.uint64).reshape(-1, KEY_WORDS)
-        k0, k1 = np.ascontiguousarray(keys[:, 0]), np.ascontiguousarray(keys[:, 1])
+        return self.lookup_words(np.ascontiguousarray(keys[:, 0]),
+                                 np.ascontiguousarray(keys[:, 1]))
+
+    def lookup_grouped(self, k0: np.ndarray, k1: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`group_keys(k0, k1)` (each key's first row, in order, and each row's group)
+        and the slot of each group's key (-1 absent), probing the index once per row:
+        rows found are grouped by their slot (one slot, one key), and only the absent
+        rows are grouped by hashing. The same answer as grouping, then looking up the
+        groups' keys, with one hash probe of every row instead of two."""
+        n = len(k0)
+        slots = self.lookup_words(k0, k1)
+        rep = np.empty(n, np.intp)
+        found = np.flatnonzero(slots >= 0)
+        if found.size:
+            s = slots[found]
+            earliest = _slot_scratch(self.capacity)
+            np.minimum.at(earliest, s, found)          # the first row of each slot
+            rep[found] = earliest[s]
+            earliest[s] = _FREE                        # leave the scratch clean
+        absent = np.flatnonzero(slots < 0)
+        if absent.size:
+            first, group = group_keys(k0[absent], k1[absent])
+            rep[absent] = absent[first[group]]
+        head = rep == np.arange(n)
+        number = np.cumsum(head) - 1
+        first = np.flatnonzero(head)
+        return first, number[rep], slots[first]
+
+    def lookup_words(self, k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
+        """lookup() of keys given as their two words (contiguous uint64 columns)."""
         mask = len(self._index) - 1
         h = index_hash(k0, k1, self._bits)
         slot = self._index[h]                     # the first probe, for every key
@@ -77,7 +107,12 @@ class FlowTable:
         """Slots for keys, adding the absent ones (first occurrence in the batch gives their
         values and time). Keys already present keep their slot and values."""
         keys = np.asarray(keys, np.uint64).reshape(-1, KEY_WORDS)
-        slots = self.lookup(keys)
+        return self.insert_looked_up(keys, self.lookup(keys), ts, **values)
+
+    def insert_looked_up(self, keys: np.ndarray, slots: np.ndarray, ts=0.0,
+                         **values) -> np.ndarray:
+        """insert() of (n, 2) keys whose lookup() the caller has already made (`slots`)."""
+        slots = slots.copy()
         missing = np.flatnonzero(slots < 0)
         if not missing.size:
             return slots
@@ -177,14 +212,26 @@ class FlowTable:
         pending = np.arange(slots.size)
         while pending.size:
             pos = h[pending]
-            free = self._index[pos] < 0
-            cells, first = np.unique(pos[free], return_index=True)
-            winners = pending[free][first]
-            self._index[cells] = slots[winners]
-            won = np.zeros(slots.size, bool)
-            won[winners] = True
-            pending = pending[~won[pending]]
+            free = np.flatnonzero(self._index[pos] < 0)
+            # claimants of one cell all write it and one write stays (no sort): which one
+            # does not matter, a lookup finds its key wherever it sits on its probe path
+            self._index[pos[free]] = slots[pending[free]]
+            placed = free[self._index[pos[free]] == slots[pending[free]]]
+            left = np.ones(pending.size, bool)
+            left[placed] = False
+            pending = pending[left]
             h[pending] = (h[pending] + 1) & mask
+
+
+_FREE = np.iinfo(np.intp).max
+_scratch = [np.full(0, _FREE, np.intp)]   # one, as large as the largest table: all _FREE
+
+
+def _slot_scratch(capacity: int) -> np.ndarray:
+    """A row number per slot, all _FREE; callers put back what they change."""
+    if len(_scratch[0]) < capacity:
+        _scratch[0] = np.full(capacity, _FREE, np.intp)
+    return _scratch[0]
 
 
 class NaiveFlowTable:

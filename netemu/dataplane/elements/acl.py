@@ -9,6 +9,7 @@ from netemu.dataplane.classify.first_match import FirstMatch
 from netemu.dataplane.compile_rules import CompiledAcl, compile_acl
 from netemu.dataplane.elements.base import Element, Node, Runtime
 from netemu.dataplane.table import VIA, Row, rule_boxes
+from netemu.packet import pick
 
 
 class _AclElement(Element):
@@ -32,12 +33,12 @@ class _AclElement(Element):
         return self.acl_id
 
     def check(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> tuple[np.ndarray, np.ndarray]:
-        p = b[idx]
+        p = pick(b, idx)
         rows = self.matcher.match(p["src"], p["dst"], p["sport"], p["dport"], p["proto"])
         rule = np.where(rows >= 0, self.acl.table.rule[np.maximum(rows, 0)], -1)
         ok = self.allow[rule]
         if rt.observing and not ok.all():    # F: the ENI on this side logs the REJECT
-            rt.observe(b, idx[~ok], self.eni_point(b, idx[~ok]), False)
+            rt.observe_refused(b, idx[~ok], self.eni_point(b, idx[~ok]))
         rt.drop(b, idx[~ok], self, "SUBNET_ACL_RESTRICTION", rule[~ok])
         return idx[ok], rule[ok]
 
@@ -67,7 +68,7 @@ def _subnet_acls(topo, graph) -> dict:
         for egress in (True, False):
             if (acl_id, egress) not in cache:
                 acl = compile_acl(topo.network_acls[acl_id].entries, egress)
-                cache[(acl_id, egress)] = (acl, FirstMatch(acl.table))
+                cache[(acl_id, egress)] = (acl, FirstMatch.cached(acl.table))
             out[(x, egress)] = cache[(acl_id, egress)]
     return out
 
@@ -97,13 +98,15 @@ class AclOut(_AclElement):
     def build(cls, topo, graph) -> list:
         acls, out = _subnet_acls(topo, graph), []
         book, doors = graph.book, graph.doors
+        by_vpc: dict[str, list] = {}
+        for y in book.subnet_ids:
+            by_vpc.setdefault(topo.subnets[y].vpc, []).append(y)
         for i, x in enumerate(book.subnet_ids):
             sn = topo.subnets[x]
             here = ("acl-out", x)
             graph.link(here, "next hop", ("*", "via"))
-            for y in book.subnet_ids:
-                if y != x and topo.subnets[y].vpc == sn.vpc:
-                    graph.link(here, "subnet entered", ("acl-in", y))
+            graph.link_all(here, "subnet entered", [("acl-in", y) for y in by_vpc[sn.vpc]
+                                                    if y != x])
             out.append((here, cls(x, sn.acl, *acls[(x, True)], i,
                                   acl_in_of_subnet=doors.acl_in,
                                   elem_subnet=doors.elem_subnet,

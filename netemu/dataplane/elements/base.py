@@ -91,6 +91,9 @@ class Observation:
     point: np.ndarray     # observation point per row (Dataplane.points)
     accept: np.ndarray    # let through (flow-log ACCEPT) or not (REJECT)
     header: np.ndarray    # the packets as the point saw them (HEADER columns)
+    # None: a row per packet. Else a row per flow piece, (packets, bytes, last packet's
+    # time) of each, its header's `ts` its first packet's (run.run_flows(summed_window))
+    summed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 @dataclass
@@ -193,7 +196,24 @@ class Runtime:
         self.observations.append(Observation(
             idx.copy(), np.broadcast_to(np.asarray(point, np.int64), (n,)).copy(),
             np.broadcast_to(np.asarray(accept, bool), (n,)).copy(),
-            b[list(HEADER)][idx].copy()))
+            b[list(HEADER)].take(idx)))   # take: see packet.pick
+
+    def observe_refused(self, b: np.ndarray, idx: np.ndarray, point: np.ndarray) -> None:
+        """F1: a packet an ACL refuses is one REJECT record at the ENI on that side. One
+        that ENI's groups had already let out (ACCEPT at the same point, this run) becomes
+        that REJECT: an interface logs a packet once, with the action that stopped it."""
+        if not self.observing or len(idx) == 0:
+            return
+        order = np.argsort(idx, kind="stable")
+        rows, points = idx[order], np.asarray(point, np.int64)[order]
+        fresh = np.ones(len(idx), bool)
+        for o in self.observations:
+            j = np.minimum(np.searchsorted(rows, o.rows), len(rows) - 1)
+            hit = o.accept & (rows[j] == o.rows) & (points[j] == o.point)
+            if hit.any():
+                o.accept[hit] = False
+                fresh[j[hit]] = False
+        self.observe(b, rows[fresh], points[fresh], False)
 
     def deliver(self, b: np.ndarray, idx: np.ndarray, here: Element) -> None:
         if len(idx) == 0:

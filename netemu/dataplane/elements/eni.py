@@ -13,6 +13,7 @@ from netemu.dataplane.elements.base import Element, Node, Runtime
 from netemu.dataplane.state import ConnTrack
 from netemu.dataplane.table import TRACKED_REPLY, Row, point, rule_boxes
 from netemu.model.resources import ENI_TARGET, NAT_ENI
+from netemu.packet import pick
 
 
 class _SgElement(Element):
@@ -46,12 +47,12 @@ class _SgElement(Element):
         if self.sg is None:
             rt.observe(b, idx, self.point, True)
             return idx
-        pkts = b[idx]
+        pkts = pick(b, idx)
         reply = self.conntrack.replies(pkts)
         rule = np.full(len(idx), -1, dtype=np.int32)
         if self.matcher is not None and not reply.all():
             new = ~reply
-            p = pkts[new]
+            p = pick(pkts, new)
             rows = self.matcher.match(p["src"], p["dst"], p["sport"], p["dport"], p["proto"])
             rule[new] = np.where(rows >= 0, self.sg.table.rule[np.maximum(rows, 0)], -1)
         allowed = reply | (rule >= 0)
@@ -61,7 +62,7 @@ class _SgElement(Element):
             rt.drop(b, idx[~allowed], self, reason)
         new_ok = allowed & ~reply
         if new_ok.any():
-            self.conntrack.track(pkts[new_ok])
+            self.conntrack.track(pick(pkts, new_ok))
         if rt.recording:
             rt.forward(b, idx[reply], self, self.next, decision="allow (tracked reply)")
             rt.forward(b, idx[new_ok], self, self.next, decision="allow", rule=rule[new_ok])

@@ -16,6 +16,7 @@ from netemu.dataplane.elements.base import Element, Runtime
 from netemu.dataplane.elements.snat import translate_out
 from netemu.dataplane.state import SourceNat
 from netemu.dataplane.table import KNOWN_TRANSLATION, NO_PORT, Row, point
+from netemu.packet import pick
 
 
 class NatInstance(Element):
@@ -66,7 +67,7 @@ class NatInstance(Element):
         mine = b["dst"][idx] == self.ip
         own = idx[mine]
         if len(own):
-            addr, port, back = self.nat.inbound(b[own])
+            addr, port, back = self.nat.inbound(pick(b, own))
             rt.translate(b, own[back], self, "dst", addr[back], port_column="dport",
                          ports=port[back])
             rt.forward(b, own[back], self, self.eni_out, rule=0)

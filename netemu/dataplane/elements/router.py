@@ -38,16 +38,21 @@ class Router(Element):
     def __init__(self, subnet: str, subnet_index: int, table: RouteTable, vpc_index: int,
                  prefix_lists: dict, route_next: np.ndarray, *, eni_at, eni_in: np.ndarray,
                  elem_subnet: np.ndarray, acl_out: np.ndarray, route_keys: list,
-                 acl_out_key: tuple[str, str], local_enis: list) -> None:
+                 acl_out_key: tuple[str, str], local_enis: list,
+                 shared: dict | None = None) -> None:
         super().__init__(subnet)
         self.route_table = table
         self.subnet = subnet_index
         self.vpc_index = vpc_index
-        # one source for the matcher and the table: (prefix, length, route) best first
-        self.prefixes = route_prefixes(table, prefix_lists)
-        prefixes, lengths, values = self.prefixes
-        self.lpm = Lpm(np.array(prefixes, np.uint32), np.array(lengths, np.uint8),
-                       np.array(values, np.int32))
+        # one source for the matcher and the table: (prefix, length, route) best first;
+        # the subnets of one table share them (`shared`: table id -> both)
+        shared = {} if shared is None else shared
+        if table.id not in shared:
+            prefixes = route_prefixes(table, prefix_lists)
+            shared[table.id] = (prefixes, Lpm(np.array(prefixes[0], np.uint32),
+                                              np.array(prefixes[1], np.uint8),
+                                              np.array(prefixes[2], np.int32)))
+        self.prefixes, self.lpm = shared[table.id]
         self.routes: tuple[Route, ...] = table.routes
         self.local = np.array([r.target_kind == LOCAL for r in table.routes] + [False])
         self.blackhole = np.array([r.blackhole for r in table.routes] + [False])
@@ -62,7 +67,7 @@ class Router(Element):
 
     @classmethod
     def build(cls, topo, graph) -> list:
-        out, book, doors = [], graph.book, graph.doors
+        out, book, doors, by_vpc, shared = [], graph.book, graph.doors, {}, {}
         for i, x in enumerate(book.subnet_ids):
             sn = topo.subnets[x]
             table = topo.route_tables[sn.route_table]
@@ -75,15 +80,16 @@ class Router(Element):
             graph.link(here, "leaving subnet", ("acl-out", x))
             local = []
             if any(r.target_kind == LOCAL for r in table.routes):
-                for e in book.enis_in(vpc):
-                    key = ("in", book.eni_ids[e])
-                    graph.link(here, "local", key)
-                    local.append((int(book.eni_ip[e]), key, int(book.eni_subnet[e])))
+                if vpc not in by_vpc:       # the same for every subnet of the VPC
+                    by_vpc[vpc] = [(int(book.eni_ip[e]), ("in", book.eni_ids[e]),
+                                    int(book.eni_subnet[e])) for e in book.enis_in(vpc)]
+                local = by_vpc[vpc]
+                graph.link_all(here, "local", [key for _, key, _ in local])
             out.append((here, cls(x, i, table, vpc, topo.prefix_lists, route_next,
                                   eni_at=book.eni_at, eni_in=doors.eni_in,
                                   elem_subnet=doors.elem_subnet, acl_out=doors.acl_out,
                                   route_keys=keys, acl_out_key=("acl-out", x),
-                                  local_enis=local)))
+                                  local_enis=local, shared=shared)))
         return out
 
     @property
@@ -96,9 +102,8 @@ class Router(Element):
     def drop_resource(self, rule: int) -> str:
         return self.route_table.id
 
-    def _row(self, box: dict, route: int, key, subnet: int) -> Row:
+    def _row(self, box: dict, route: int, key, subnet: int, text: str) -> Row:
         """On to `key`, through the subnet's outbound ACL when `key` sits elsewhere."""
-        text = self.rule_text(route)
         if subnet == self.subnet:
             return Row(box, next=key, rule=text)
         return Row(box, next=key, rule=text, through=self.acl_out_key)
@@ -108,6 +113,7 @@ class Router(Element):
         where the longest prefix is a local route), then every prefix longest first
         (ties: the route the LPM keeps), then no route."""
         rows = []
+        texts = [self.rule_text(r) for r in range(len(self.routes))]   # once, not per row
         owners = {ip: (key, sub) for ip, key, sub in self.local_enis}
         if owners:
             ips = np.array(sorted(owners), dtype=np.uint32)
@@ -115,20 +121,21 @@ class Router(Element):
             for ip, r in zip(ips.tolist(), hit.tolist(), strict=True):
                 if r >= 0 and self.local[r]:
                     key, sub = owners[ip]
-                    rows.append(self._row({"dst": point(ip)}, r, key, sub))
+                    rows.append(self._row({"dst": point(ip)}, r, key, sub, texts[r]))
         prefixes, lengths, routes = self.prefixes
         order = sorted(range(len(routes)), key=lambda k: (-lengths[k], k))
         for k in order:
             r, host = routes[k], (1 << (32 - lengths[k])) - 1
             lo = prefixes[k] & ~host & 0xFFFFFFFF
-            box, text = {"dst": (lo, lo | host)}, self.rule_text(routes[k])
+            box, text = {"dst": (lo, lo | host)}, texts[routes[k]]
             if self.blackhole[r]:
                 rows.append(Row(box, action="drop", reason="BAD_STATE_ROUTE", rule=text))
             elif self.local[r] or self.route_keys[r] is None or self.route_next[r] < 0:
                 rows.append(Row(box, action="drop", reason="UNKNOWN_DESTINATION", rule=text))
             else:
                 key = self.route_keys[r]
-                rows.append(self._row(box, r, key, self.elem_subnet[self.route_next[r]]))
+                rows.append(self._row(box, r, key, self.elem_subnet[self.route_next[r]],
+                                      text))
         return rows + [Row(action="drop", reason="NO_ROUTE_TO_DESTINATION")]
 
     def process(self, b: np.ndarray, idx: np.ndarray, rt: Runtime) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 
 from netemu.dataplane.elements.base import Element, Runtime
 from netemu.dataplane.state import SourceNat
+from netemu.packet import pick
 
 
 def translate_back(b: np.ndarray, idx: np.ndarray, here: Element, nat: SourceNat,
@@ -16,7 +17,7 @@ def translate_back(b: np.ndarray, idx: np.ndarray, here: Element, nat: SourceNat
     Returns the packets translated."""
     if len(idx) == 0:
         return idx
-    addr, port, ok = nat.inbound(b[idx])
+    addr, port, ok = nat.inbound(pick(b, idx))
     rt.drop(b, idx[~ok], here, refused)
     rt.translate(b, idx[ok], here, "dst", addr[ok], port_column="dport", ports=port[ok])
     return idx[ok]
@@ -29,7 +30,7 @@ def translate_out(b: np.ndarray, idx: np.ndarray, here: Element, nat: SourceNat,
     translated."""
     if len(idx) == 0:
         return idx
-    ports, ok, late = nat.outbound(b[idx])
+    ports, ok, late = nat.outbound(pick(b, idx))
     if timed_out is not None:
         rt.drop(b, idx[late], here, timed_out)
     rt.drop(b, idx[~ok & ~late] if timed_out else idx[~ok], here, exhausted)
