@@ -34,6 +34,25 @@ from benchmarks.common import parser, write_result
 from benchmarks.load import topology_yaml
 
 
+def _requests_with_replies(topo, rng, src, dst, sport_lo, sport_hi) -> float:
+    """Seconds the dataplane takes for these random requests and the replies of those
+    delivered (the anchor: answering by enumerating concrete packets)."""
+    from netemu.dataplane.pipeline import Dataplane
+    from netemu.packet import ICMP, SYN, TCP, UDP, from_columns
+    n = len(src)
+    proto = rng.choice(np.array([TCP, UDP, ICMP]), n)
+    b = from_columns(src=src, dst=dst,
+                     sport=np.where(proto == ICMP, 8, rng.integers(sport_lo, sport_hi + 1, n)),
+                     dport=np.where(proto == ICMP, 0, rng.integers(0, 65536, n)),
+                     proto=proto, flags=np.where(proto == TCP, SYN, 0), length=60,
+                     flow=np.arange(n))
+    dp = Dataplane(topo)
+    t0 = time.perf_counter()
+    dp.run(b)
+    dp.run(dp.replies(b, np.flatnonzero(b["status"] == 1)))
+    return time.perf_counter() - t0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = parser("reach", __doc__)
     p.add_argument("--repeat", type=int, default=5)
@@ -41,9 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from netemu.apps.reach.query import Reach
-    from netemu.dataplane.pipeline import Dataplane
     from netemu.io.load import load
-    from netemu.packet import ICMP, SYN, TCP, UDP, from_columns
 
     tmp = Path(tempfile.mkdtemp(prefix="netemu-bench-reach-"))
     path = tmp / "big.yaml"
@@ -73,19 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     n = args.packets
     src = np.repeat(np.array([int(a.source.ip) for a in answers], np.uint32),
                     n // len(answers) + 1)[:n]
-    proto = rng.choice(np.array([TCP, UDP, ICMP]), n)
-    b = from_columns(src=src, dst=rng.integers(0, 2**32, n, dtype=np.uint32),
-                     sport=np.where(proto == ICMP, 8, rng.integers(1024, 65536, n)),
-                     dport=np.where(proto == ICMP, 0, rng.integers(0, 65536, n)),
-                     proto=proto, flags=np.where(proto == TCP, SYN, 0), length=60,
-                     flow=np.arange(n))
-    dp = Dataplane(topo)
-    t0 = time.perf_counter()
-    dp.run(b)
-    delivered = np.flatnonzero(b["status"] == 1)
-    rep = dp.replies(b, delivered)
-    dp.run(rep)
-    concrete_s = time.perf_counter() - t0
+    concrete_s = _requests_with_replies(topo, rng, src,
+                                        rng.integers(0, 2**32, n, dtype=np.uint32), 1024, 65535)
     per_request = concrete_s / n
     space = 2**32 * 65536 * 2
     result = {
@@ -122,9 +128,7 @@ def who_can_reach(repeat: int, packets: int) -> dict:
     from netemu.apps.reach.answers import who_reaches
     from netemu.apps.reach.query import PROTOCOLS, Reach, client_ports
     from netemu.apps.resolve import resolve_destination
-    from netemu.dataplane.pipeline import Dataplane
     from netemu.io.load import load
-    from netemu.packet import ICMP, SYN, TCP, UDP, from_columns
 
     tmp = Path(tempfile.mkdtemp(prefix="netemu-bench-who-"))
     path = tmp / "lint200.yaml"
@@ -161,18 +165,8 @@ def who_can_reach(repeat: int, packets: int) -> dict:
             spans.append(sp)
         lo = np.array([s[0] for s in spans])
         hi = np.array([s[1] for s in spans])
-        proto = rng.choice(np.array([TCP, UDP, ICMP]), packets)
-        b = from_columns(src=np.array(srcs, np.uint32), dst=np.array(dsts, np.uint32),
-                         sport=np.where(proto == ICMP, 8, rng.integers(lo, hi + 1)),
-                         dport=np.where(proto == ICMP, 0, rng.integers(0, 65536, packets)),
-                         proto=proto, flags=np.where(proto == TCP, SYN, 0), length=60,
-                         flow=np.arange(packets))
-        dp = Dataplane(topo)
-        t0 = time.perf_counter()
-        dp.run(b)
-        rep = dp.replies(b, np.flatnonzero(b["status"] == 1))
-        dp.run(rep)
-        per = (time.perf_counter() - t0) / packets
+        per = _requests_with_replies(topo, rng, np.array(srcs, np.uint32),
+                                     np.array(dsts, np.uint32), lo, hi) / packets
         total = sum(2 * 65536 * (sp[1] - sp[0] + 1) + 1 for _, sp in places)
         out["questions"][dst] = {
             "places_reaching": len(rows), "sources_reaching": len({n for n, _ in rows}),

@@ -11,10 +11,10 @@ from dataclasses import replace
 
 from typer.testing import CliRunner
 
-from netemu.addr import PRIVATE_NETS
+from netemu.addr import PRIVATE_NETS, net_range
 from netemu.apps.fix_format import Change, FixText
 from netemu.apps.reach.answers import Verdict, find_fix
-from netemu.apps.reach.query import Reach
+from netemu.apps.reach.query import Reach, merge
 from netemu.cli import app
 from netemu.io.load import load
 from netemu.model.resources import NaclEntry
@@ -82,17 +82,7 @@ def _spans(text: str) -> set:
 
 
 def _merge(nets) -> list:
-    return _join((int(n.network_address), int(n.broadcast_address)) for n in nets)
-
-
-def _join(spans) -> list:
-    out: list[list[int]] = []
-    for lo, hi in sorted(spans):
-        if out and lo <= out[-1][1] + 1:
-            out[-1][1] = max(out[-1][1], hi)
-        else:
-            out.append([lo, hi])
-    return [tuple(x) for x in out]
+    return merge(net_range(n) for n in nets)
 
 
 def _minus(spans, cut) -> set:
@@ -103,7 +93,7 @@ def _minus(spans, cut) -> set:
             cur = [p for x, y in cur for p in ((x, min(y, a - 1)), (max(x, b + 1), y))
                    if p[0] <= p[1]]
         out += cur
-    return set(_join(out))
+    return set(merge(out))
 
 
 def _internet(*but: str) -> set:

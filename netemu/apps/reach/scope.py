@@ -23,6 +23,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from netemu.addr import net_range
+from netemu.apps.reach.query import merge
 from netemu.dataplane.table import gaps
 from netemu.model.resources import NAT_ENI, PCX
 from netemu.model.topology import Topology
@@ -58,20 +60,6 @@ class Scope:
         changed route or rule decides only the replies to, or requests from, the
         addresses it names."""
         self.into.append((merge(spans), None if senders is None else merge(senders)))
-
-
-def _span(net) -> tuple[int, int]:
-    return (int(net.network_address), int(net.broadcast_address))
-
-
-def merge(spans) -> list[tuple[int, int]]:
-    out: list[list[int]] = []
-    for lo, hi in sorted(spans):
-        if out and lo <= out[-1][1] + 1:
-            out[-1][1] = max(out[-1][1], hi)
-        else:
-            out.append([lo, hi])
-    return [(a, b) for a, b in out]
 
 
 def minus(spans, cut) -> list[tuple[int, int]]:
@@ -111,7 +99,7 @@ def scope(before: Topology, after: Topology) -> Scope:
 def _subnet(s: Scope, before: Topology, after: Topology, sid: str) -> None:
     a, b = before.subnets.get(sid), after.subnets.get(sid)
     if a != b:              # new, gone or re-associated: all of it, both ways
-        s.add_into([_span(sn.cidr) for sn in (a, b) if sn is not None])
+        s.add_into([net_range(sn.cidr) for sn in (a, b) if sn is not None])
         s.subnet_own[sid] = [ALL]
         s.everything = _forwards(before, sid) or _forwards(after, sid)
         return
@@ -121,9 +109,9 @@ def _subnet(s: Scope, before: Topology, after: Topology, sid: str) -> None:
         own += _route_space(before, after, ra.routes, rb.routes)
     na, nb = before.network_acls[a.acl], after.network_acls[b.acl]
     if na != nb:        # requests and replies to and from the entries' peers
-        own += [_span(e.cidr) for e in set(na.entries) ^ set(nb.entries)]
+        own += [net_range(e.cidr) for e in set(na.entries) ^ set(nb.entries)]
     if own:
-        s.add_into([_span(a.cidr)], own)
+        s.add_into([net_range(a.cidr)], own)
         # by a public IP, a sender arrives as whatever NAT it went through: anyone
         s.add_into([(int(e.public_ip), int(e.public_ip)) for t in (before, after)
                     for e in t.enis.values() if e.subnet == sid and e.public_ip])
@@ -138,9 +126,9 @@ def _route_space(before, after, old, new) -> list:
     out = []
     for r in changed:
         for net in _nets(before, after, r):
-            longer = [_span(n) for k in kept for n in _nets(before, after, k)
+            longer = [net_range(n) for k in kept for n in _nets(before, after, k)
                       if n.prefixlen > net.prefixlen and n.subnet_of(net)]
-            out += minus([_span(net)], longer)
+            out += minus([net_range(net)], longer)
     return out
 
 
@@ -180,12 +168,12 @@ def _rules(topo: Topology, eni) -> list:
 def _peer(before: Topology, after: Topology, rule) -> list:
     if rule.peer_kind == "cidr":
         net = ipaddress.ip_network(rule.peer, strict=False)
-        return [_span(net)] if net.version == 4 else []
+        return [net_range(net)] if net.version == 4 else []
     if rule.peer_kind == "sg":
         return [(int(e.private_ip), int(e.private_ip)) for t in (before, after)
                 for e in t.enis.values() if rule.peer in e.security_groups]
     pl = before.prefix_lists.get(rule.peer) or after.prefix_lists.get(rule.peer)
-    return [_span(c) for c in pl.cidrs if c.version == 4] if pl else [ALL]
+    return [net_range(c) for c in pl.cidrs if c.version == 4] if pl else [ALL]
 
 
 def _translates(topo: Topology) -> bool:
