@@ -33,7 +33,7 @@ from netemu.apps import verdict_lines as vl
 from netemu.apps.record_math import isum
 from netemu.apps.replay import Replayer
 from netemu.apps.resolve import resolve_sources
-from netemu.apps.trace_core import _ID
+from netemu.apps.trace_core import named
 from netemu.errors import InputError
 from netemu.model.topology import Topology
 
@@ -190,7 +190,7 @@ def _where(r: Replayer, rev: int, fate: int, at: int, rule: int, reason: int) ->
     resource, text, why = r._blame(at, rule, reason) if reason else (None, None, None)
     hop = None
     if at >= 0 and reason:
-        hop = _ID.sub(lambda m: r.topo.display(m.group()), r.dp.elements[at].name)
+        hop = named(r.topo, r.dp.elements[at].name)
     return {"leg": LEGS[rev], "verdict": vl.FATES[fate], "hop": hop,
             "resource": resource if resource != "-" else None, "rule": text or None,
             "reason": why}

@@ -192,10 +192,15 @@ def _steps(hops: list[Hop], direction: str, proto: int) -> list[Step]:
     return steps
 
 
+def named(topo, element_name: str) -> str:
+    """`route-table:rtb-0abc (app)`: each id of an element's name with its Name tag beside."""
+    return _ID.sub(lambda m: topo.display(m.group()), element_name)
+
+
 def _leg(dp: Dataplane, b: np.ndarray, hops: list[Hop], direction: str, proto: int) -> Leg:
     steps = _steps(hops, direction, proto)
-    for s in steps:         # `route-table:rtb-0abc (app)`: each id with its Name tag beside
-        s.label = _ID.sub(lambda m: dp.topo.display(m.group()), s.element)
+    for s in steps:
+        s.label = named(dp.topo, s.element)
     packet = (int_to_ip(b["src"][0]), int(b["sport"][0]), int_to_ip(b["dst"][0]),
               int(b["dport"][0]), int(b["proto"][0]))
     if b["status"][0] == DELIVERED:
